@@ -1,0 +1,121 @@
+"""How an event changes a case: the one pure fold every service and audit share.
+
+`evolve(state, envelope)` never reads a clock, a database or the environment, so folding
+the same history always gives the same case, byte for byte.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from casetrail.contracts import events as ev
+from casetrail.contracts.envelope import Envelope
+
+
+@dataclass(frozen=True)
+class ClockView:
+    clock: str
+    deadline: datetime
+    state: str
+
+
+@dataclass(frozen=True)
+class RefundView:
+    amount_minor: int
+    currency: str
+    reason: str
+    outcome: str | None = None
+    reviewer_role: str | None = None
+
+
+@dataclass(frozen=True)
+class CaseState:
+    case_id: UUID
+    status: str = "Opened"
+    channel: str | None = None
+    customer_ref: str | None = None
+    subject: str | None = None
+    opened_at: datetime | None = None
+    severity: str | None = None
+    case_type: str | None = None
+    tier: int | None = None
+    high_priority: bool = False
+    rules_fired: tuple[str, ...] = ()
+    clocks: dict[str, ClockView] = field(default_factory=dict)
+    refunds: dict[str, RefundView] = field(default_factory=dict)
+    version: int = 0
+
+    def to_json_dict(self) -> dict[str, Any]:
+        def plain(value: Any) -> Any:
+            if isinstance(value, datetime):
+                return value.isoformat()
+            if isinstance(value, UUID):
+                return str(value)
+            if isinstance(value, tuple):
+                return [plain(item) for item in value]
+            if isinstance(value, dict):
+                return {str(k): plain(v) for k, v in sorted(value.items())}
+            if hasattr(value, "__dataclass_fields__"):
+                return {k: plain(getattr(value, k)) for k in value.__dataclass_fields__}
+            return value
+
+        return plain(self)
+
+
+def evolve(state: CaseState | None, envelope: Envelope) -> CaseState:
+    data = ev.read_data(envelope)
+    current = state or CaseState(case_id=data.case_id)
+    current = replace(current, version=current.version + 1)
+    match data:
+        case ev.CaseOpened():
+            return replace(
+                current,
+                channel=data.channel.value,
+                customer_ref=data.customer_ref,
+                subject=data.subject,
+                opened_at=data.opened_at,
+            )
+        case ev.CaseTriaged():
+            return replace(
+                current,
+                status="Triaged",
+                severity=data.severity.value,
+                case_type=data.case_type.value,
+                tier=data.tier,
+                high_priority=data.high_priority,
+                rules_fired=current.rules_fired + data.rules_fired,
+            )
+        case ev.ClockStarted():
+            clocks = dict(current.clocks)
+            clocks[str(data.clock_id)] = ClockView(data.clock.value, data.deadline, "running")
+            return replace(current, clocks=clocks)
+        case ev.ClockBreached():
+            clocks = dict(current.clocks)
+            clocks[str(data.clock_id)] = ClockView(data.clock.value, data.deadline, "breached")
+            return replace(current, clocks=clocks)
+        case ev.RefundRequested():
+            refunds = dict(current.refunds)
+            refunds[str(data.refund_id)] = RefundView(
+                data.amount.amount_minor, data.amount.currency, data.reason.value
+            )
+            return replace(current, refunds=refunds)
+        case ev.RefundDecided():
+            refunds = dict(current.refunds)
+            requested = refunds[str(data.refund_id)]
+            refunds[str(data.refund_id)] = replace(
+                requested, outcome=data.outcome.value, reviewer_role=data.reviewer_role
+            )
+            return replace(
+                current, refunds=refunds, rules_fired=current.rules_fired + data.rules_fired
+            )
+    return current
+
+
+def fold(history: list[Envelope]) -> CaseState | None:
+    state: CaseState | None = None
+    for envelope in history:
+        state = evolve(state, envelope)
+    return state

@@ -1,0 +1,265 @@
+"""The event types Casetrail publishes: one pydantic model per type and version.
+
+A published version is frozen: a change that would break a reader needs a new type
+name (`...v2`) and an upcaster from the old one, registered with `upcaster`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from enum import StrEnum
+from typing import Any, ClassVar, Literal
+from uuid import UUID
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
+
+from casetrail.contracts.envelope import Envelope
+
+
+class ContractError(ValueError):
+    """An event that does not satisfy its contract: unknown type, bad data."""
+
+
+class Channel(StrEnum):
+    PHONE = "phone"
+    SMS = "sms"
+    WHATSAPP = "whatsapp"
+    EMAIL = "email"
+    CHAT = "chat"
+    IN_APP = "in_app"
+    WEB = "web"
+    SOCIAL = "social"
+    EXECUTIVE = "executive"
+    REGULATORY = "regulatory"
+    LEGAL = "legal"
+    NOD = "nod"
+    CORPORATE = "corporate"
+
+
+class Severity(StrEnum):
+    S1 = "S1"
+    S2 = "S2"
+    S3 = "S3"
+    S4 = "S4"
+
+
+class CaseType(StrEnum):
+    GENERAL = "General"
+    EXECUTIVE = "Executive"
+    REGULATORY = "Regulatory"
+    LEGAL = "Legal"
+    NOD = "NOD"
+
+
+class Money(BaseModel):
+    """An amount in integer minor units (cents, pence) of an ISO 4217 currency."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    amount_minor: int = Field(ge=0, strict=True)
+    currency: str = Field(pattern=r"^[A-Z]{3}$")
+
+
+class AttachmentRef(BaseModel):
+    """What the case knows of an attachment; its content is never inside an event."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    filename: str = Field(min_length=1, max_length=255)
+    media_type: str = Field(min_length=3, max_length=255, pattern=r"^[\w.+-]+/[\w.+-]+$")
+    size_bytes: int = Field(ge=0, strict=True)
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+
+
+class EventData(BaseModel):
+    """Base of every event payload: each names its type and belongs to one case."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    TYPE: ClassVar[str]
+
+    case_id: UUID
+
+
+class CaseOpened(EventData):
+    TYPE = "casetrail.case.opened.v1"
+
+    channel: Channel
+    customer_ref: str = Field(min_length=1, max_length=200)
+    subject: str = Field(min_length=1, max_length=500)
+    description: str = Field(min_length=1, max_length=20_000)
+    transaction_id: str | None = Field(None, max_length=200)
+    transaction_time: AwareDatetime | None = None
+    attachments: tuple[AttachmentRef, ...] = ()
+    opened_at: AwareDatetime
+
+
+class CaseTriaged(EventData):
+    TYPE = "casetrail.case.triaged.v1"
+
+    severity: Severity
+    case_type: CaseType
+    high_priority: bool
+    tier: Literal[1, 2, 3]
+    channel: Channel
+    opened_at: AwareDatetime
+    phone_contact_within_minutes: int | None = Field(None, ge=1)
+    rules_fired: tuple[str, ...]
+    policy_version: str
+
+
+class ClockKind(StrEnum):
+    FIRST_RESPONSE = "first_response"
+    RESOLUTION = "resolution"
+
+
+class ClockStarted(EventData):
+    TYPE = "casetrail.clock.started.v1"
+
+    clock_id: UUID
+    clock: ClockKind
+    started_at: AwareDatetime
+    deadline: AwareDatetime
+    basis: Literal["business", "calendar"]
+    target_minutes: int = Field(ge=1)
+    rule_id: str
+    calendar: str
+    policy_version: str
+
+
+class ClockBreached(EventData):
+    TYPE = "casetrail.clock.breached.v1"
+
+    clock_id: UUID
+    clock: ClockKind
+    deadline: AwareDatetime
+    breached_at: AwareDatetime
+    late: bool = Field(description="fired after the deadline by more than the grace period")
+
+
+class RefundReason(StrEnum):
+    NOT_SATISFIED = "not_satisfied"
+    UNABLE_TO_USE_BUILD_IT = "unable_to_use_build_it"
+    CHARGED_AFTER_CANCEL = "charged_after_cancel"
+    CANCELLED_ON_DUE_DATE = "cancelled_on_due_date"
+    FORGOT_TO_CANCEL = "forgot_to_cancel"
+    NOT_USED = "not_used"
+    REPORTS_NOT_UPDATED = "reports_not_updated"
+    TECHNICAL_ERROR = "technical_error"
+
+
+class UsageFacts(BaseModel):
+    """What the customer has used; any usage changes a forgot-to-cancel decision."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    logged_in: bool
+    reports_pulled: bool
+    build_it_used: bool
+    contacted_support_before: bool = False
+    reward_it_redeemed: bool = False
+
+    @property
+    def any_usage(self) -> bool:
+        return (
+            self.logged_in or self.reports_pulled or self.build_it_used or (self.reward_it_redeemed)
+        )
+
+
+class RefundRequested(EventData):
+    TYPE = "casetrail.refund.requested.v1"
+
+    refund_id: UUID
+    amount: Money
+    reason: RefundReason
+    usage: UsageFacts
+    cancellation_evidence: bool
+    issue_resolved: bool
+    goodwill_declined: bool
+    threat: bool
+    charged_at: AwareDatetime | None
+    requested_by: str
+    requested_at: AwareDatetime
+
+
+class RefundOutcome(StrEnum):
+    APPROVED = "approved"
+    REFUSED = "refused"
+    PENDING_REVIEW = "pending_review"
+    PENDING_RESOLUTION = "pending_resolution"
+
+
+class RefundDecided(EventData):
+    TYPE = "casetrail.refund.decided.v1"
+
+    refund_id: UUID
+    outcome: RefundOutcome
+    kind: Literal["dissatisfaction", "goodwill"] | None
+    downgrade_to_basic: bool
+    plan_correction: bool
+    reviewer_role: Literal["supervisor", "leadership"] | None
+    rules_fired: tuple[str, ...]
+    policy_version: str
+    decided_at: AwareDatetime
+
+
+EVENT_TYPES: dict[str, type[EventData]] = {
+    model.TYPE: model
+    for model in (
+        CaseOpened,
+        CaseTriaged,
+        ClockStarted,
+        ClockBreached,
+        RefundRequested,
+        RefundDecided,
+    )
+}
+
+Upcaster = Callable[[dict[str, Any]], dict[str, Any]]
+UPCASTERS: dict[str, tuple[str, Upcaster]] = {}
+
+
+def upcaster(old_type: str, new_type: str) -> Callable[[Upcaster], Upcaster]:
+    """Registers how data of `old_type` becomes data of `new_type` (chains are followed)."""
+
+    def register(function: Upcaster) -> Upcaster:
+        UPCASTERS[old_type] = (new_type, function)
+        return function
+
+    return register
+
+
+def upcast(event_type: str, data: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    seen = set()
+    while event_type in UPCASTERS:
+        if event_type in seen:
+            raise ContractError(f"upcaster cycle at {event_type}")
+        seen.add(event_type)
+        new_type, function = UPCASTERS[event_type]
+        data = function(data)
+        event_type = new_type
+    return event_type, data
+
+
+def read_data(envelope: Envelope) -> EventData:
+    """The envelope's payload as the newest model of its type, or a ContractError."""
+    event_type, data = upcast(envelope.type, envelope.data)
+    model = EVENT_TYPES.get(event_type)
+    if model is None:
+        raise ContractError(f"unknown event type {envelope.type!r}")
+    try:
+        payload = model.model_validate(data)
+    except ValidationError as error:
+        raise ContractError(f"{envelope.type}: {error}") from error
+    if payload.case_id != envelope.subject:
+        raise ContractError("subject and data.case_id name different cases")
+    return payload
+
+
+def parse(raw: bytes) -> tuple[Envelope, EventData]:
+    """Bytes from Kafka to an envelope and its typed payload, or a ContractError."""
+    try:
+        envelope = Envelope.from_bytes(raw)
+    except ValidationError as error:
+        raise ContractError(f"not a Casetrail CloudEvent: {error}") from error
+    return envelope, read_data(envelope)

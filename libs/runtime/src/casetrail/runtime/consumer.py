@@ -1,0 +1,302 @@
+"""The tracked consumer: each event's effects and its Kafka position commit together.
+
+A redelivered event (after a crash, a rebalance, a re-published outbox record) finds its
+position already recorded, or its effects already present, and has no second effect.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from aiokafka import AIOKafkaProducer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
+from eventsourcing.persistence import IntegrityError as EventStoreIntegrityError
+from eventsourcing.persistence import Tracking
+from prometheus_client import Counter
+from sqlalchemy import BigInteger, Column, Integer, MetaData, String, Table, select
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from casetrail.contracts.envelope import Envelope
+from casetrail.contracts.events import ContractError, EventData, parse
+from casetrail.runtime.eventstore import ServiceApplication, Statement
+from casetrail.runtime.kafka import build_consumer, dead_letter
+from casetrail.runtime.logs import log
+
+CONSUMED = Counter("casetrail_events_consumed_total", "Events handled", ["topic", "type"])
+DEAD_LETTERED = Counter("casetrail_events_dead_lettered_total", "Events sent to DLQ", ["topic"])
+
+
+def position_name(topic: str, partition: int) -> str:
+    return f"{topic}:{partition}"
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One consumed record, parsed: where it came from and what it says."""
+
+    topic: str
+    partition: int
+    offset: int
+    envelope: Envelope
+    data: EventData
+
+    @property
+    def position_name(self) -> str:
+        return position_name(self.topic, self.partition)
+
+    @property
+    def next_offset(self) -> int:
+        return self.offset + 1
+
+
+class Handler(Protocol):
+    async def next_offsets(self, partitions: list[TopicPartition]) -> dict[TopicPartition, int]:
+        """The recorded next offset to read for each partition it has seen."""
+
+    async def handle(self, delivery: Delivery) -> None:
+        """Applies the event and records its position atomically; a repeat is a no-op."""
+
+    async def skip(self, topic: str, partition: int, offset: int) -> None:
+        """Records the position of a record that was dead-lettered instead of handled."""
+
+
+@dataclass
+class Effects:
+    """What handling one event changes in a service's event store."""
+
+    aggregates: list[Any] = field(default_factory=list)
+    statements: list[Statement] = field(default_factory=list)
+
+
+class EventSourcedHandler:
+    """Handles events whose effects are new aggregate events, tracked by the process recorder."""
+
+    def __init__(
+        self, app: ServiceApplication, decide: Callable[[Delivery], Effects], attempts: int = 5
+    ) -> None:
+        self.app = app
+        self.decide = decide
+        self.attempts = attempts
+
+    async def next_offsets(self, partitions: list[TopicPartition]) -> dict[TopicPartition, int]:
+        found = {}
+        for tp in partitions:
+            recorded = await asyncio.to_thread(
+                self.app.position, position_name(tp.topic, tp.partition)
+            )
+            if recorded is not None:
+                found[tp] = recorded
+        return found
+
+    async def handle(self, delivery: Delivery) -> None:
+        await asyncio.to_thread(self._handle, delivery)
+
+    def _handle(self, delivery: Delivery) -> None:
+        tracking = Tracking(delivery.position_name, delivery.next_offset)
+        for attempt in range(self.attempts):
+            if self.app.is_tracked(delivery.position_name, delivery.next_offset):
+                return
+            effects = self.decide(delivery)
+            try:
+                self.app.save_tracked(
+                    *effects.aggregates, tracking=tracking, statements=effects.statements
+                )
+                return
+            except EventStoreIntegrityError:
+                # Either another writer moved an aggregate on, or this position was
+                # recorded meanwhile: look again with fresh state.
+                if attempt + 1 == self.attempts:
+                    raise
+
+    async def skip(self, topic: str, partition: int, offset: int) -> None:
+        tracking = Tracking(position_name(topic, partition), offset + 1)
+        await asyncio.to_thread(self.app.record_position, tracking)
+
+
+positions_metadata = MetaData()
+consumer_positions = Table(
+    "consumer_positions",
+    positions_metadata,
+    Column("consumer", String(200), primary_key=True),
+    Column("topic", String(255), primary_key=True),
+    Column("partition", Integer, primary_key=True),
+    Column("next_offset", BigInteger, nullable=False),
+)
+
+SqlEffect = Callable[[AsyncConnection, Delivery], Awaitable[None]]
+
+
+class SqlHandler:
+    """Handles events whose effects are rows in the service's own tables (SQLAlchemy)."""
+
+    def __init__(self, engine: AsyncEngine, consumer: str, effect: SqlEffect) -> None:
+        self.engine = engine
+        self.consumer = consumer
+        self.effect = effect
+
+    async def next_offsets(self, partitions: list[TopicPartition]) -> dict[TopicPartition, int]:
+        async with self.engine.connect() as conn:
+            rows = await conn.execute(
+                select(
+                    consumer_positions.c.topic,
+                    consumer_positions.c.partition,
+                    consumer_positions.c.next_offset,
+                ).where(consumer_positions.c.consumer == self.consumer)
+            )
+            recorded = {TopicPartition(r.topic, r.partition): r.next_offset for r in rows}
+        return {tp: recorded[tp] for tp in partitions if tp in recorded}
+
+    async def handle(self, delivery: Delivery) -> None:
+        async with self.engine.begin() as conn:
+            if not await self._advance(conn, delivery.topic, delivery.partition, delivery.offset):
+                return
+            await self.effect(conn, delivery)
+
+    async def skip(self, topic: str, partition: int, offset: int) -> None:
+        async with self.engine.begin() as conn:
+            await self._advance(conn, topic, partition, offset)
+
+    async def _advance(
+        self, conn: AsyncConnection, topic: str, partition: int, offset: int
+    ) -> bool:
+        """Moves the position past `offset`, row-locked; False if it was already past it."""
+        statement = insert(consumer_positions).values(
+            consumer=self.consumer, topic=topic, partition=partition, next_offset=offset + 1
+        )
+        statement = statement.on_conflict_do_update(
+            index_elements=["consumer", "topic", "partition"],
+            set_={"next_offset": offset + 1},
+            where=consumer_positions.c.next_offset <= offset,
+        ).returning(consumer_positions.c.next_offset)
+        return (await conn.execute(statement)).first() is not None
+
+
+TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (OSError, ConnectionError, TimeoutError)
+
+
+def _is_transient(error: BaseException) -> bool:
+    import psycopg
+    import sqlalchemy.exc
+
+    if isinstance(error, TRANSIENT_ERRORS | psycopg.OperationalError):
+        return True
+    if isinstance(error, sqlalchemy.exc.OperationalError | sqlalchemy.exc.InterfaceError):
+        return True
+    if isinstance(error, sqlalchemy.exc.DBAPIError) and error.connection_invalidated:
+        return True
+    module = type(error).__module__
+    return module.startswith("asyncpg") and "Connection" in type(error).__name__
+
+
+class _SeekToRecordedPositions(ConsumerRebalanceListener):
+    def __init__(self, consumer: Any, handler: Handler) -> None:
+        self.consumer = consumer
+        self.handler = handler
+
+    async def on_partitions_revoked(self, revoked: Any) -> None:
+        return None
+
+    async def on_partitions_assigned(self, assigned: Any) -> None:
+        partitions = list(assigned)
+        recorded = await self.handler.next_offsets(partitions)
+        for tp in partitions:
+            if tp in recorded:
+                self.consumer.seek(tp, recorded[tp])
+            else:
+                await self.consumer.seek_to_beginning(tp)
+        log.info(
+            "partitions_assigned", partitions=[f"{tp.topic}:{tp.partition}" for tp in partitions]
+        )
+
+
+class TrackedConsumer:
+    """Consumes topics for one consumer group and feeds a Handler, never losing a record."""
+
+    def __init__(
+        self,
+        *,
+        bootstrap: str,
+        group_id: str,
+        topics: tuple[str, ...],
+        handler: Handler,
+        dead_letters: AIOKafkaProducer,
+        retry_seconds: float = 1.0,
+        kill_after_handling: bool = False,
+    ) -> None:
+        self.bootstrap = bootstrap
+        self.group_id = group_id
+        self.topics = topics
+        self.handler = handler
+        self.dead_letters = dead_letters
+        self.retry_seconds = retry_seconds
+        self.kill_after_handling = kill_after_handling
+        self.consumer: Any = None
+        self.stopping = asyncio.Event()
+
+    async def run(self) -> None:
+        while not self.stopping.is_set():
+            self.consumer = build_consumer(self.bootstrap, self.group_id, self.group_id)
+            try:
+                await self.consumer.start()
+                self.consumer.subscribe(
+                    self.topics, listener=_SeekToRecordedPositions(self.consumer, self.handler)
+                )
+                await self._consume()
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:
+                log.warning("consumer_restarting", group=self.group_id, error=repr(error))
+                await asyncio.sleep(self.retry_seconds)
+            finally:
+                await self.consumer.stop()
+
+    async def stop(self) -> None:
+        self.stopping.set()
+
+    async def _consume(self) -> None:
+        while not self.stopping.is_set():
+            batches = await self.consumer.getmany(timeout_ms=500, max_records=200)
+            for tp, records in batches.items():
+                for record in records:
+                    await self._process(record)
+                # Only informs lag monitoring: PostgreSQL holds the real position.
+                await self.consumer.commit({tp: records[-1].offset + 1})
+
+    async def _process(self, record: ConsumerRecord) -> None:
+        try:
+            envelope, data = parse(record.value or b"")
+        except ContractError as error:
+            await self._dead_letter(record, f"contract: {error}")
+            return
+        delivery = Delivery(record.topic, record.partition, record.offset, envelope, data)
+        while True:
+            try:
+                await self.handler.handle(delivery)
+                break
+            except Exception as error:
+                if not _is_transient(error):
+                    log.exception("event_handler_failed", event_id=str(envelope.id))
+                    await self._dead_letter(record, f"handler: {error!r}")
+                    return
+                log.warning("event_handler_retrying", event_id=str(envelope.id), error=repr(error))
+                await asyncio.sleep(self.retry_seconds)
+        CONSUMED.labels(record.topic, envelope.type).inc()
+        if self.kill_after_handling:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    async def _dead_letter(self, record: ConsumerRecord, error: str) -> None:
+        log.warning(
+            "event_dead_lettered",
+            topic=record.topic,
+            partition=record.partition,
+            offset=record.offset,
+            error=error[:500],
+        )
+        await dead_letter(self.dead_letters, record, error, self.group_id)
+        DEAD_LETTERED.labels(record.topic).inc()
+        await self.handler.skip(record.topic, record.partition, record.offset)

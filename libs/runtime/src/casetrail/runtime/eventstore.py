@@ -1,0 +1,119 @@
+"""The eventsourcing library on PostgreSQL, and how its stored events become CloudEvents.
+
+Each service keeps its aggregates in one eventsourcing Application. Its notification log
+is the transactional outbox: `casetrail.runtime.relay` publishes it to Kafka.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any, ClassVar
+from urllib.parse import unquote, urlsplit
+from uuid import NAMESPACE_URL, UUID, uuid5
+
+from eventsourcing.application import Application
+from eventsourcing.domain import Aggregate, DomainEventProtocol
+from eventsourcing.persistence import IntegrityError, Tracking
+from eventsourcing.postgres import PostgresProcessRecorder
+from psycopg.sql import SQL, Composable
+
+from casetrail.contracts.envelope import Envelope
+from casetrail.contracts.events import EventData
+
+Statement = tuple[str | Composable, Sequence[Any] | dict[str, Any]]
+
+
+class ProcessRecorder(PostgresProcessRecorder):
+    """Also runs the caller's SQL statements in the very transaction that stores events.
+
+    That is how a service keeps a read model (timers, known cases) exactly in step with
+    its events without a second transaction that could fail on its own.
+    """
+
+    def _insert_events(self, curs: Any, stored_events: Sequence[Any], **kwargs: Any) -> None:
+        super()._insert_events(curs, stored_events, **kwargs)
+        for statement, params in kwargs.get("statements", ()):
+            curs.execute(SQL(statement) if isinstance(statement, str) else statement, params)
+
+
+def postgres_env(database_url: str, pool_size: int) -> dict[str, str]:
+    parts = urlsplit(database_url)
+    return {
+        "PERSISTENCE_MODULE": "eventsourcing.postgres",
+        "PROCESS_RECORDER_TOPIC": f"{ProcessRecorder.__module__}:{ProcessRecorder.__qualname__}",
+        "POSTGRES_DBNAME": parts.path.lstrip("/"),
+        "POSTGRES_HOST": parts.hostname or "127.0.0.1",
+        "POSTGRES_PORT": str(parts.port or 5432),
+        "POSTGRES_USER": unquote(parts.username or ""),
+        "POSTGRES_PASSWORD": unquote(parts.password or ""),
+        "POSTGRES_POOL_SIZE": str(pool_size),
+        "POSTGRES_MAX_OVERFLOW": str(pool_size),
+        "POSTGRES_CONNECT_TIMEOUT": "5",
+        "POSTGRES_PRE_PING": "y",
+        "POSTGRES_LOCK_TIMEOUT": "10",
+        "CREATE_TABLE": "y",
+    }
+
+
+class Published:
+    """Marks an aggregate event as the private twin of a public contract event.
+
+    The event's attributes carry the contract's fields plus `causation_id` and
+    `correlation_id`; the relay builds the CloudEvent from them, deterministically, so a
+    re-published event is byte-identical to the first publication.
+    """
+
+    contract: ClassVar[type[EventData]]
+
+
+def event_id(originator_id: UUID, originator_version: int) -> UUID:
+    return uuid5(NAMESPACE_URL, f"casetrail:{originator_id}:{originator_version}")
+
+
+def to_envelope(domain_event: DomainEventProtocol[Any], source: str) -> Envelope | None:
+    if not isinstance(domain_event, Published):
+        return None
+    contract = domain_event.contract
+    fields = {name: getattr(domain_event, name) for name in contract.model_fields}
+    data = contract.model_validate(fields)
+    return Envelope(
+        id=event_id(domain_event.originator_id, domain_event.originator_version),
+        source=source,
+        type=contract.TYPE,
+        time=domain_event.timestamp,
+        subject=data.case_id,
+        correlationid=domain_event.correlation_id,  # type: ignore[attr-defined]
+        causationid=domain_event.causation_id,  # type: ignore[attr-defined]
+        sequence=domain_event.originator_version,
+        data=data.model_dump(mode="json"),
+    )
+
+
+class ServiceApplication(Application[UUID]):
+    """An Application whose recorder also tracks consumed positions (a process recorder)."""
+
+    def __init__(self, database_url: str, pool_size: int = 8) -> None:
+        super().__init__(env=postgres_env(database_url, pool_size))
+
+    def construct_recorder(self) -> Any:
+        return self.factory.process_recorder()
+
+    def save_tracked(
+        self,
+        *aggregates: Aggregate | None,
+        tracking: Tracking | None = None,
+        statements: Iterable[Statement] = (),
+    ) -> None:
+        self.save(*aggregates, tracking=tracking, statements=tuple(statements))
+
+    def is_tracked(self, position_name: str, next_offset: int) -> bool:
+        return self.recorder.has_tracking_id(position_name, next_offset)
+
+    def position(self, position_name: str) -> int | None:
+        return self.recorder.max_tracking_id(position_name)
+
+    def record_position(self, tracking: Tracking) -> None:
+        try:
+            self.recorder.insert_tracking(tracking)
+        except IntegrityError:
+            pass  # already at or past this position: nothing to do

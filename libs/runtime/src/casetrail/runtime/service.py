@@ -1,0 +1,259 @@
+"""Assembles a service: its FastAPI app, health checks, errors, metrics, background work.
+
+A service hands over what it is made of (its event store, its consumers, its relay, its
+background loops); this module starts them when PostgreSQL and Kafka can be reached,
+keeps retrying until they can, and stops them in order on shutdown.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from prometheus_client import make_asgi_app
+from sqlalchemy import MetaData, text
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from casetrail.runtime.consumer import Handler, TrackedConsumer, positions_metadata
+from casetrail.runtime.eventstore import ServiceApplication
+from casetrail.runtime.kafka import build_producer, kafka_reachable
+from casetrail.runtime.logs import configure_logging, log
+from casetrail.runtime.relay import OutboxRelay
+from casetrail.runtime.settings import ServiceSettings
+
+
+class DomainError(Exception):
+    """A refusal by the domain; each subclass names its HTTP status and error code."""
+
+    status_code = 409
+    code = "conflict"
+
+    def __init__(self, message: str, **details: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details
+
+
+class NotFound(DomainError):
+    status_code = 404
+    code = "not_found"
+
+
+class NotReady(DomainError):
+    status_code = 503
+    code = "not_ready"
+
+
+def error_body(code: str, message: str, **details: Any) -> dict[str, Any]:
+    return {"error": code, "message": message, **details}
+
+
+@dataclass
+class Components:
+    """What the running service holds once its dependencies answered."""
+
+    engine: AsyncEngine
+    app: ServiceApplication | None
+    producer: Any
+    consumers: list[TrackedConsumer] = field(default_factory=list)
+    relay: OutboxRelay | None = None
+
+
+ConsumerSpec = tuple[str, tuple[str, ...], Callable[["Components"], Handler]]
+BackgroundLoop = Callable[["Components", asyncio.Event], Awaitable[None]]
+
+
+class Service:
+    """One Casetrail service: its settings, what it stores, consumes and publishes."""
+
+    def __init__(
+        self,
+        settings: ServiceSettings,
+        *,
+        title: str,
+        application: Callable[[ServiceSettings], ServiceApplication] | None = None,
+        publishes_to: str | None = None,
+        tables: MetaData | None = None,
+        consumers: tuple[ConsumerSpec, ...] = (),
+        loops: tuple[BackgroundLoop, ...] = (),
+        schema_setup: Callable[[AsyncConnection], Awaitable[None]] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.title = title
+        self.application = application
+        self.publishes_to = publishes_to
+        self.tables = tables
+        self.consumer_specs = consumers
+        self.loops = loops
+        self.schema_setup = schema_setup
+        self.components: Components | None = None
+        self.stopping = asyncio.Event()
+        self.tasks: list[asyncio.Task[Any]] = []
+
+    def require(self) -> Components:
+        if self.components is None:
+            raise NotReady("the service is still connecting to PostgreSQL and Kafka")
+        return self.components
+
+    async def _connect(self) -> Components:
+        settings = self.settings
+        engine = create_async_engine(
+            settings.async_database_url,
+            pool_size=settings.database_pool_size,
+            pool_pre_ping=True,
+        )
+        async with engine.begin() as conn:
+            await conn.run_sync(positions_metadata.create_all)
+            if self.tables is not None:
+                await conn.run_sync(self.tables.create_all)
+            if self.schema_setup is not None:
+                await self.schema_setup(conn)
+        app = await asyncio.to_thread(self.application, settings) if self.application else None
+        producer = build_producer(settings.kafka_bootstrap, settings.service_name)
+        await producer.start()
+        return Components(engine=engine, app=app, producer=producer)
+
+    async def _start(self) -> None:
+        while not self.stopping.is_set():
+            try:
+                components = await self._connect()
+                break
+            except Exception as error:
+                log.warning("dependencies_unreachable", error=repr(error))
+                await asyncio.sleep(1.0)
+        else:
+            return
+        settings = self.settings
+        for group, topics, build_handler in self.consumer_specs:
+            consumer = TrackedConsumer(
+                bootstrap=settings.kafka_bootstrap,
+                group_id=group,
+                topics=topics,
+                handler=build_handler(components),
+                dead_letters=components.producer,
+                retry_seconds=settings.consumer_retry_seconds,
+                kill_after_handling=settings.failpoint_kill_after_handling,
+            )
+            components.consumers.append(consumer)
+            self.tasks.append(asyncio.create_task(consumer.run()))
+        if self.publishes_to and components.app is not None:
+            components.relay = OutboxRelay(
+                app=components.app,
+                database_url=settings.database_url,
+                bootstrap=settings.kafka_bootstrap,
+                topic=self.publishes_to,
+                source=settings.source,
+                poll_seconds=settings.relay_poll_seconds,
+                batch_size=settings.relay_batch_size,
+            )
+            self.tasks.append(asyncio.create_task(components.relay.run()))
+        for loop in self.loops:
+            self.tasks.append(asyncio.create_task(loop(components, self.stopping)))
+        self.components = components
+        log.info("service_started", title=self.title)
+
+    async def _stop(self) -> None:
+        self.stopping.set()
+        components = self.components
+        if components is not None:
+            for consumer in components.consumers:
+                await consumer.stop()
+            if components.relay is not None:
+                await components.relay.stop()
+        # Consumers finish the record in hand and commit; give them a moment, then cancel.
+        if self.tasks:
+            _, pending = await asyncio.wait(self.tasks, timeout=5)
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+        if components is not None:
+            await components.producer.stop()
+            await components.engine.dispose()
+            if components.app is not None:
+                components.app.close()
+
+    async def readiness(self) -> dict[str, bool]:
+        components = self.components
+        if components is None:
+            return {"postgres": False, "kafka": False, "started": False}
+        postgres = True
+        try:
+            async with asyncio.timeout(2):
+                async with components.engine.connect() as conn:
+                    await conn.execute(text("SELECT 1"))
+        except Exception:
+            postgres = False
+        try:
+            async with asyncio.timeout(2):
+                kafka = await kafka_reachable(components.producer)
+        except TimeoutError:
+            kafka = False
+        return {"postgres": postgres, "kafka": kafka, "started": True}
+
+    def build_app(self, *routers: Any) -> FastAPI:
+        configure_logging(self.settings.service_name, self.settings.log_level)
+
+        @contextlib.asynccontextmanager
+        async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+            starter = asyncio.create_task(self._start())
+            try:
+                yield
+            finally:
+                self.stopping.set()
+                await starter
+                await self._stop()
+
+        app = FastAPI(title=self.title, lifespan=lifespan)
+        app.state.service = self
+
+        @app.get("/healthz", tags=["health"])
+        async def healthz() -> dict[str, str]:
+            return {"status": "alive"}
+
+        @app.get("/readyz", tags=["health"])
+        async def readyz() -> JSONResponse:
+            checks = await self.readiness()
+            ready = all(checks.values())
+            return JSONResponse(
+                {"ready": ready, "checks": checks}, status_code=200 if ready else 503
+            )
+
+        @app.exception_handler(DomainError)
+        async def domain_error(_: Request, error: DomainError) -> JSONResponse:
+            headers = {"Retry-After": "1"} if error.status_code == 503 else None
+            return JSONResponse(
+                error_body(error.code, error.message, **error.details),
+                status_code=error.status_code,
+                headers=headers,
+            )
+
+        @app.exception_handler(RequestValidationError)
+        async def invalid_request(_: Request, error: RequestValidationError) -> JSONResponse:
+            details = [
+                {"loc": list(item["loc"]), "msg": item["msg"], "type": item["type"]}
+                for item in error.errors()
+            ]
+            return JSONResponse(
+                error_body("validation_failed", "the request is not valid", detail=details),
+                status_code=422,
+            )
+
+        @app.exception_handler(StarletteHTTPException)
+        async def http_error(_: Request, error: StarletteHTTPException) -> JSONResponse:
+            return JSONResponse(
+                error_body(f"http_{error.status_code}", str(error.detail)),
+                status_code=error.status_code,
+                headers=getattr(error, "headers", None),
+            )
+
+        for router in routers:
+            app.include_router(router)
+        app.mount("/metrics", make_asgi_app())
+        return app

@@ -1,0 +1,1 @@
+"""Intake consumes no events yet: every case starts at its HTTP API."""

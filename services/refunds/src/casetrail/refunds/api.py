@@ -1,0 +1,122 @@
+"""The refunds HTTP API: agents request refunds on a case; the policy decides."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any
+from uuid import NAMESPACE_URL, UUID, uuid4, uuid5
+
+from fastapi import APIRouter, Header, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from sqlalchemy import select
+
+from casetrail.contracts.envelope import fingerprint
+from casetrail.contracts.events import Money, RefundOutcome, RefundReason, UsageFacts
+from casetrail.refunds.domain import RefundFacts
+from casetrail.refunds.store import RefundsApplication, known_cases
+from casetrail.runtime.service import NotFound, Service
+
+router = APIRouter(prefix="/v1", tags=["refunds"])
+
+
+class RefundRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    amount: Money
+    reason: RefundReason
+    usage: UsageFacts
+    cancellation_evidence: bool = False
+    issue_resolved: bool = False
+    goodwill_declined: bool = False
+    threat: bool = False
+    charged_at: AwareDatetime | None = None
+    requested_by: str = Field(min_length=1, max_length=200)
+
+
+class RefundView(BaseModel):
+    refund_id: UUID
+    case_id: UUID
+    amount: Money
+    reason: RefundReason
+    outcome: RefundOutcome
+    reviewer_role: str | None
+    rules_fired: list[str]
+
+
+def _view(refund: Any) -> RefundView:
+    return RefundView(
+        refund_id=refund.id,
+        case_id=refund.case_id,
+        amount=Money.model_validate(refund.amount),
+        reason=RefundReason(refund.reason),
+        outcome=RefundOutcome(refund.outcome),
+        reviewer_role=refund.reviewer_role,
+        rules_fired=refund.rules_fired,
+    )
+
+
+def _parts(request: Request) -> tuple[Service, RefundsApplication]:
+    service: Service = request.app.state.service
+    app = service.require().app
+    assert isinstance(app, RefundsApplication)
+    return service, app
+
+
+@router.post("/cases/{case_id}/refunds", status_code=202, response_model=RefundView)
+async def request_refund(
+    case_id: UUID,
+    body: RefundRequest,
+    request: Request,
+    idempotency_key: Annotated[str | None, Header(min_length=1, max_length=200)] = None,
+) -> Any:
+    """Records `RefundRequested` and the policy's `RefundDecided` together."""
+    service, app = _parts(request)
+    async with service.require().engine.connect() as conn:
+        case = (
+            await conn.execute(select(known_cases).where(known_cases.c.case_id == case_id))
+        ).first()
+    if case is None:
+        raise NotFound(
+            "no such case (yet): refunds learns of cases from intake", case_id=str(case_id)
+        )
+    refund_id = (
+        uuid5(NAMESPACE_URL, f"casetrail:refunds:{case_id}:{idempotency_key}")
+        if idempotency_key
+        else uuid4()
+    )
+    now = datetime.now(UTC)
+    facts = RefundFacts(
+        amount_minor=body.amount.amount_minor,
+        currency=body.amount.currency,
+        reason=body.reason,
+        usage=body.usage,
+        cancellation_evidence=body.cancellation_evidence,
+        issue_resolved=body.issue_resolved,
+        goodwill_declined=body.goodwill_declined,
+        threat=body.threat,
+        charged_at=body.charged_at,
+        requested_at=now,
+    )
+    refund, _ = await run_in_threadpool(
+        lambda: app.request_refund(
+            refund_id=refund_id,
+            case=case,
+            facts=facts,
+            requested_by=body.requested_by,
+            request_fingerprint=fingerprint(body.model_dump(mode="json")),
+            policy=request.app.state.policy,
+            now=now,
+        )
+    )
+    return JSONResponse(_view(refund).model_dump(mode="json"), status_code=202)
+
+
+@router.get("/refunds/{refund_id}", response_model=RefundView)
+async def read_refund(refund_id: UUID, request: Request) -> Any:
+    _, app = _parts(request)
+    refund = await run_in_threadpool(app.refund, refund_id)
+    if refund is None:
+        raise NotFound("no such refund", refund_id=str(refund_id))
+    return _view(refund)

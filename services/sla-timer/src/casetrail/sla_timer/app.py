@@ -1,0 +1,45 @@
+"""Wiring: the SLA timer's app, its consumer of triage events, scheduler and relay."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from fastapi import FastAPI
+
+from casetrail.contracts.topics import SLA_EVENTS, TRIAGE_EVENTS
+from casetrail.runtime.consumer import EventSourcedHandler
+from casetrail.runtime.service import Service
+from casetrail.sla_timer.api import router
+from casetrail.sla_timer.handlers import Now, decider, scheduler
+from casetrail.sla_timer.policy import load_policy
+from casetrail.sla_timer.settings import SlaTimerSettings
+from casetrail.sla_timer.store import SlaApplication, tables
+
+
+def system_clock() -> datetime:
+    return datetime.now(UTC)
+
+
+def create_app(settings: SlaTimerSettings | None = None, now: Now = system_clock) -> FastAPI:
+    settings = settings or SlaTimerSettings()
+    policy = load_policy(settings.policy_file)
+    calendar = policy.calendar.build()
+    service = Service(
+        settings,
+        title="Casetrail SLA timer",
+        application=lambda s: SlaApplication(s.database_url, s.database_pool_size),
+        publishes_to=SLA_EVENTS,
+        tables=tables,
+        consumers=(
+            (
+                "sla-timer",
+                (TRIAGE_EVENTS,),
+                lambda c: EventSourcedHandler(c.app, decider(c.app, policy, calendar)),
+            ),
+        ),
+        loops=(scheduler(policy, settings, now),),
+    )
+    app = service.build_app(router)
+    app.state.calendar = calendar
+    app.state.policy = policy
+    return app

@@ -1,0 +1,33 @@
+"""Wiring: triage's FastAPI app, its consumer of intake events and its outbox relay."""
+
+from fastapi import FastAPI
+
+from casetrail.contracts.topics import INTAKE_EVENTS, TRIAGE_EVENTS
+from casetrail.runtime.consumer import EventSourcedHandler
+from casetrail.runtime.service import Service
+from casetrail.triage.api import router
+from casetrail.triage.handlers import decider
+from casetrail.triage.policy import load_policy
+from casetrail.triage.settings import TriageSettings
+from casetrail.triage.store import TriageApplication
+
+
+def create_app(settings: TriageSettings | None = None) -> FastAPI:
+    settings = settings or TriageSettings()
+    policy = load_policy(settings.policy_file)
+    service = Service(
+        settings,
+        title="Casetrail triage",
+        application=lambda s: TriageApplication(s.database_url, s.database_pool_size),
+        publishes_to=TRIAGE_EVENTS,
+        consumers=(
+            (
+                "triage",
+                (INTAKE_EVENTS,),
+                lambda c: EventSourcedHandler(c.app, decider(c.app, policy)),
+            ),
+        ),
+    )
+    app = service.build_app(router)
+    app.state.policy = policy
+    return app
