@@ -183,6 +183,7 @@ def _signal_and_wait(
     timeout: float,
     group: bool = True,
     proc: subprocess.Popen[Any] | None = None,
+    send_first: bool = True,
 ) -> None:
     """Send sig (to the process group when group), wait up to timeout, then SIGKILL."""
 
@@ -203,7 +204,8 @@ def _signal_and_wait(
 
     if not alive():
         return
-    send(sig)
+    if send_first:
+        send(sig)
     deadline = time.monotonic() + timeout
     while alive() and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -719,8 +721,8 @@ class Kafka:
                 "format",
                 "--standalone",
                 "--ignore-formatted",
-                "-t",
-                cluster_id,
+                # "=" form: a base64url id may start with "-", which argparse reads as a flag.
+                f"--cluster-id={cluster_id}",
                 "-c",
                 str(self.properties),
             ),
@@ -1002,9 +1004,17 @@ class Stack:
 
     def down(self) -> None:
         """Stop the services, then Kafka, then PostgreSQL."""
+        # SIGTERM all services first, then wait for each: their shutdowns overlap
+        # (a second SIGTERM could make a service skip its graceful shutdown: send one only)
+        signalled = []
+        for name, proc in self._procs.items():
+            if proc.poll() is None:
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(proc.pid, signal.SIGTERM)
+                    signalled.append(name)
         for name in SERVICES:
             with contextlib.suppress(Exception):
-                self.stop_service(name)
+                self.stop_service(name, signal.SIGTERM, _signalled=name in signalled)
         self._stop_stale_services()
         try:
             self.kafka.stop()
@@ -1129,12 +1139,16 @@ class Stack:
         proc = self._procs.get(name)
         return proc is not None and proc.poll() is None
 
-    def stop_service(self, name: str, sig: int = signal.SIGTERM) -> None:
+    def stop_service(
+        self, name: str, sig: int = signal.SIGTERM, *, _signalled: bool = False
+    ) -> None:
         """Send sig to the service and return once its process is gone (SIGKILL after 30 s)."""
         self._check_name(name)
         proc = self._procs.pop(name, None)
         if proc is not None:
-            _signal_and_wait(proc.pid, sig, None, STOP_TIMEOUT, proc=proc)
+            _signal_and_wait(
+                proc.pid, sig, None, STOP_TIMEOUT, proc=proc, send_first=not _signalled
+            )
         else:
             pid = _read_pid(self._pidfile(name))
             if pid is not None:

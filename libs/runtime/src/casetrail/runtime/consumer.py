@@ -13,6 +13,10 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+import asyncpg
+import eventsourcing.persistence
+import psycopg
+import sqlalchemy.exc
 from aiokafka import AIOKafkaProducer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
 from eventsourcing.persistence import IntegrityError as EventStoreIntegrityError
 from eventsourcing.persistence import Tracking
@@ -176,21 +180,25 @@ class SqlHandler:
         return (await conn.execute(statement)).first() is not None
 
 
-TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (OSError, ConnectionError, TimeoutError)
+TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
+    OSError,
+    TimeoutError,
+    psycopg.OperationalError,
+    eventsourcing.persistence.OperationalError,
+    eventsourcing.persistence.InterfaceError,
+    sqlalchemy.exc.OperationalError,
+    sqlalchemy.exc.InterfaceError,
+    asyncpg.exceptions.PostgresConnectionError,
+    asyncpg.exceptions.CannotConnectNowError,
+    asyncpg.exceptions.InterfaceError,
+)
 
 
 def _is_transient(error: BaseException) -> bool:
-    import psycopg
-    import sqlalchemy.exc
-
-    if isinstance(error, TRANSIENT_ERRORS | psycopg.OperationalError):
+    """Worth retrying: the database or network failed, not the event or the code."""
+    if isinstance(error, TRANSIENT_ERRORS):
         return True
-    if isinstance(error, sqlalchemy.exc.OperationalError | sqlalchemy.exc.InterfaceError):
-        return True
-    if isinstance(error, sqlalchemy.exc.DBAPIError) and error.connection_invalidated:
-        return True
-    module = type(error).__module__
-    return module.startswith("asyncpg") and "Connection" in type(error).__name__
+    return isinstance(error, sqlalchemy.exc.DBAPIError) and error.connection_invalidated
 
 
 class _SeekToRecordedPositions(ConsumerRebalanceListener):

@@ -11,7 +11,7 @@ from typing import Any, ClassVar
 from urllib.parse import unquote, urlsplit
 from uuid import NAMESPACE_URL, UUID, uuid5
 
-from eventsourcing.application import Application
+from eventsourcing.application import Application, ProcessingEvent
 from eventsourcing.domain import Aggregate, DomainEventProtocol
 from eventsourcing.persistence import IntegrityError, Tracking
 from eventsourcing.postgres import PostgresProcessRecorder
@@ -66,8 +66,14 @@ class Published:
     contract: ClassVar[type[EventData]]
 
 
-def event_id(originator_id: UUID, originator_version: int) -> UUID:
-    return uuid5(NAMESPACE_URL, f"casetrail:{originator_id}:{originator_version}")
+def event_id(aggregate_name: str, originator_id: UUID, originator_version: int) -> UUID:
+    """The CloudEvent id of a stored event: stable, and unique across services.
+
+    Services may reuse the case id for their own aggregates, so the aggregate's class
+    is part of the name.
+    """
+    name = f"casetrail:{aggregate_name}:{originator_id}:{originator_version}"
+    return uuid5(NAMESPACE_URL, name)
 
 
 def to_envelope(domain_event: DomainEventProtocol[Any], source: str) -> Envelope | None:
@@ -77,7 +83,11 @@ def to_envelope(domain_event: DomainEventProtocol[Any], source: str) -> Envelope
     fields = {name: getattr(domain_event, name) for name in contract.model_fields}
     data = contract.model_validate(fields)
     return Envelope(
-        id=event_id(domain_event.originator_id, domain_event.originator_version),
+        id=event_id(
+            type(domain_event).__qualname__.rsplit(".", 1)[0],  # the aggregate's class name
+            domain_event.originator_id,
+            domain_event.originator_version,
+        ),
         source=source,
         type=contract.TYPE,
         time=domain_event.timestamp,
@@ -104,7 +114,10 @@ class ServiceApplication(Application[UUID]):
         tracking: Tracking | None = None,
         statements: Iterable[Statement] = (),
     ) -> None:
-        self.save(*aggregates, tracking=tracking, statements=tuple(statements))
+        """Saves new events, the consumed position and the SQL statements in one transaction."""
+        processing_event: ProcessingEvent[UUID] = ProcessingEvent(tracking=tracking)
+        processing_event.collect_events(*aggregates, statements=tuple(statements))
+        self._record(processing_event)
 
     def is_tracked(self, position_name: str, next_offset: int) -> bool:
         return self.recorder.has_tracking_id(position_name, next_offset)

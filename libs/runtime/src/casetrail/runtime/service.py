@@ -102,7 +102,7 @@ class Service:
             raise NotReady("the service is still connecting to PostgreSQL and Kafka")
         return self.components
 
-    async def _connect(self) -> Components:
+    async def connect(self) -> Components:
         settings = self.settings
         engine = create_async_engine(
             settings.async_database_url,
@@ -123,7 +123,7 @@ class Service:
     async def _start(self) -> None:
         while not self.stopping.is_set():
             try:
-                components = await self._connect()
+                components = await self.connect()
                 break
             except Exception as error:
                 log.warning("dependencies_unreachable", error=repr(error))
@@ -251,6 +251,14 @@ class Service:
                 error_body(f"http_{error.status_code}", str(error.detail)),
                 status_code=error.status_code,
                 headers=getattr(error, "headers", None),
+            )
+
+        @app.exception_handler(Exception)
+        async def unexpected(_: Request, error: Exception) -> JSONResponse:
+            log.error("request_failed", error=repr(error), exc_info=error)
+            return JSONResponse(
+                error_body("internal_error", "the request failed; it has been logged"),
+                status_code=500,
             )
 
         for router in routers:

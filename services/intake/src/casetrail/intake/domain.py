@@ -82,6 +82,6 @@ def open_case(
         attachments=list(request.get("attachments") or []),
         opened_at=now,
         request_fingerprint=request_fingerprint,
-        correlation_id=event_id(case_id, 1),
+        correlation_id=event_id(IntakeCase.__name__, case_id, 1),
         causation_id=None,
     )

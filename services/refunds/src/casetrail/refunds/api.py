@@ -10,12 +10,11 @@ from fastapi import APIRouter, Header, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
-from sqlalchemy import select
 
 from casetrail.contracts.envelope import fingerprint
 from casetrail.contracts.events import Money, RefundOutcome, RefundReason, UsageFacts
 from casetrail.refunds.domain import RefundFacts
-from casetrail.refunds.store import RefundsApplication, known_cases
+from casetrail.refunds.store import RefundsApplication, known_case
 from casetrail.runtime.service import NotFound, Service
 
 router = APIRouter(prefix="/v1", tags=["refunds"])
@@ -74,9 +73,7 @@ async def request_refund(
     """Records `RefundRequested` and the policy's `RefundDecided` together."""
     service, app = _parts(request)
     async with service.require().engine.connect() as conn:
-        case = (
-            await conn.execute(select(known_cases).where(known_cases.c.case_id == case_id))
-        ).first()
+        case = await known_case(conn, case_id)
     if case is None:
         raise NotFound(
             "no such case (yet): refunds learns of cases from intake", case_id=str(case_id)

@@ -199,7 +199,7 @@ class Refund(Aggregate):
             policy_version=policy_version,
             decided_at=now,
             correlation_id=self.correlation_id,
-            causation_id=event_id(self.id, 1),
+            causation_id=event_id(type(self).__name__, self.id, 1),
         )
 
     @event(Decided)

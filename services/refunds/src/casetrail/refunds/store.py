@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.persistence import IntegrityError
-from sqlalchemy import Column, DateTime, MetaData, String, Table, Uuid
+from sqlalchemy import Column, DateTime, MetaData, String, Table, Uuid, select
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from casetrail.refunds.domain import Refund, RefundFacts, decide_refund
 from casetrail.refunds.policy import RefundPolicy
@@ -25,6 +26,23 @@ known_cases = Table(
     Column("channel", String(40), nullable=False),
     Column("opened_at", DateTime(timezone=True), nullable=False),
 )
+
+
+@dataclass(frozen=True)
+class KnownCase:
+    case_id: UUID
+    opened_event_id: UUID
+    correlation_id: UUID
+
+
+async def known_case(conn: AsyncConnection, case_id: UUID) -> KnownCase | None:
+    row = (await conn.execute(select(known_cases).where(known_cases.c.case_id == case_id))).first()
+    if row is None:
+        return None
+    # asyncpg hands back its own UUID type; the event store wants the standard one.
+    return KnownCase(
+        UUID(str(row.case_id)), UUID(str(row.opened_event_id)), UUID(str(row.correlation_id))
+    )
 
 
 class IdempotencyKeyReused(DomainError):
@@ -45,7 +63,7 @@ class RefundsApplication(ServiceApplication):
         self,
         *,
         refund_id: UUID,
-        case: Any,
+        case: KnownCase,
         facts: RefundFacts,
         requested_by: str,
         request_fingerprint: str,

@@ -148,7 +148,7 @@ class Clock(Aggregate):
             breached_at=now,
             late=now - self.deadline > late_after,
             correlation_id=self.correlation_id,
-            causation_id=event_id(self.id, 1),
+            causation_id=event_id(type(self).__name__, self.id, 1),
         )
         return True
 

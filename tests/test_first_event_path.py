@@ -1,0 +1,195 @@
+"""End-to-end: one case through intake, triage, sla-timer, refunds and audit, for real."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import httpx
+import psycopg
+import pytest
+
+pytestmark = pytest.mark.e2e
+
+EXPECTED_AFTER_OPENING = [
+    "casetrail.case.opened.v1",
+    "casetrail.case.triaged.v1",
+    "casetrail.clock.started.v1",
+    "casetrail.clock.started.v1",
+]
+
+
+def a_case(**overrides: Any) -> dict[str, Any]:
+    body = {
+        "channel": "email",
+        "customer_ref": f"acct-{uuid.uuid4().hex[:8]}",
+        "subject": "Payment failed twice",
+        "description": "My card payment failed and I was still charged.",
+        "transaction_id": "tx-481516",
+        "transaction_time": "2026-11-20T09:30:00Z",
+        "attachments": [
+            {
+                "filename": "receipt.pdf",
+                "media_type": "application/pdf",
+                "size_bytes": 48213,
+                "sha256": "a" * 64,
+            }
+        ],
+    }
+    body.update(overrides)
+    return body
+
+
+def history(stack: Any, case_id: str) -> list[dict[str, Any]]:
+    response = httpx.get(
+        f"{stack.service_url('audit')}/v1/cases/{case_id}/history", params={"limit": 1000}
+    )
+    if response.status_code == 404:
+        return []
+    response.raise_for_status()
+    return response.json()["records"]
+
+
+def types_of(records: list[dict[str, Any]]) -> list[str]:
+    return [r["type"] for r in records]
+
+
+def open_case(stack: Any, body: dict[str, Any], key: str | None = None) -> httpx.Response:
+    headers = {"Idempotency-Key": key} if key else {}
+    return httpx.post(f"{stack.service_url('intake')}/v1/cases", json=body, headers=headers)
+
+
+def assert_causal_order(records: list[dict[str, Any]]) -> None:
+    seen: set[str] = set()
+    for record in records:
+        cause = record["causationid"]
+        assert cause is None or cause in seen, f"{record['type']} recorded before its cause"
+        seen.add(record["event_id"])
+
+
+def test_a_case_travels_through_all_five_services(stack, wait_for):
+    response = open_case(stack, a_case())
+    assert response.status_code == 202, response.text
+    case_id = response.json()["case_id"]
+
+    records = wait_for(lambda: (r := history(stack, case_id)) and len(r) >= 4 and r)
+    assert sorted(types_of(records)) == sorted(EXPECTED_AFTER_OPENING)
+    assert types_of(records)[0] == "casetrail.case.opened.v1"
+    triaged = next(r for r in records if r["type"] == "casetrail.case.triaged.v1")
+    assert triaged["event"]["data"]["severity"] == "S1"
+    assert "SEV-PAYMENT-FAILURE" in triaged["event"]["data"]["rules_fired"]
+
+    refund_url = f"{stack.service_url('refunds')}/v1/cases/{case_id}/refunds"
+    refund = {
+        "amount": {"amount_minor": 25_000, "currency": "USD"},
+        "reason": "not_satisfied",
+        "usage": {"logged_in": True, "reports_pulled": False, "build_it_used": False},
+        "requested_by": "agent-7",
+    }
+    decided = wait_for(lambda: (r := httpx.post(refund_url, json=refund)).status_code == 202 and r)
+    assert decided.json()["outcome"] == "pending_review"
+    assert decided.json()["reviewer_role"] == "supervisor"
+
+    records = wait_for(lambda: (r := history(stack, case_id)) and len(r) >= 6 and r)
+    assert types_of(records)[-2:] == [
+        "casetrail.refund.requested.v1",
+        "casetrail.refund.decided.v1",
+    ]
+    assert_causal_order(records)
+    assert [r["seq"] for r in records] == list(range(1, 7))
+
+    verdict = httpx.get(f"{stack.service_url('audit')}/v1/cases/{case_id}/verify").json()
+    assert verdict == {**verdict, "valid": True, "records": 6, "first_bad_record": None}
+
+    clocks = httpx.get(f"{stack.service_url('sla_timer')}/v1/cases/{case_id}/clocks").json()
+    assert {c["clock"] for c in clocks} == {"first_response", "resolution"}
+    assert all(c["state"] == "running" for c in clocks)
+
+
+def test_the_same_idempotency_key_opens_one_case(stack, wait_for):
+    key = f"key-{uuid.uuid4()}"
+    body = a_case(subject="Where is my refund?")
+    first, second = open_case(stack, body, key), open_case(stack, body, key)
+    assert first.status_code == second.status_code == 202
+    assert first.json()["case_id"] == second.json()["case_id"]
+
+    conflicting = open_case(stack, a_case(subject="Something else"), key)
+    assert conflicting.status_code == 409
+    assert conflicting.json()["error"] == "idempotency_key_reused"
+
+    case_id = first.json()["case_id"]
+    records = wait_for(lambda: (r := history(stack, case_id)) and len(r) >= 4 and r)
+    assert types_of(records).count("casetrail.case.opened.v1") == 1
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({k: v for k, v in a_case().items() if k != "subject"}, ["body", "subject"]),
+        (a_case(channel="carrier-pigeon"), ["body", "channel"]),
+        (a_case(customer_ref=42), ["body", "customer_ref"]),
+        (a_case(transaction_time="yesterday"), ["body", "transaction_time"]),
+        (a_case(transaction_time="2026-11-20T09:30:00"), ["body", "transaction_time"]),
+    ],
+)
+def test_bad_input_is_refused_field_by_field_and_records_nothing(stack, body, field):
+    def stored_events() -> int:
+        with psycopg.connect(stack.database_url("intake")) as conn:
+            return conn.execute("SELECT count(*) FROM intake_events").fetchone()[0]
+
+    before = stored_events()
+    response = open_case(stack, body)
+    assert response.status_code == 422
+    problem = response.json()
+    assert problem["error"] == "validation_failed"
+    assert field in [d["loc"] for d in problem["detail"]]
+    assert stored_events() == before
+
+
+def test_a_consumer_killed_before_committing_its_offset_duplicates_nothing(stack, wait_for):
+    stack.stop_service("triage")
+    stack.start_service("triage", extra_env={"TRIAGE_FAILPOINT_KILL_AFTER_HANDLING": "true"})
+    case_id = open_case(stack, a_case(subject="Statement question")).json()["case_id"]
+
+    wait_for(lambda: not stack.service_running("triage"), timeout=60)
+    stack.stop_service("triage")  # collects the killed process
+    stack.start_service("triage")
+
+    records = wait_for(lambda: (r := history(stack, case_id)) and len(r) >= 4 and r)
+    wait_for(lambda: len(history(stack, case_id)) == 4, timeout=10)
+    assert sorted(types_of(history(stack, case_id))) == sorted(EXPECTED_AFTER_OPENING)
+    assert len({r["event_id"] for r in records}) == len(records)
+
+
+TAMPER_WITH_SEVERITY = """
+    UPDATE audit_records
+    SET envelope = replace(envelope, '"severity":"S2"', '"severity":"S4"')
+    WHERE case_id = %s AND case_seq = 2
+    RETURNING event_type
+"""
+
+
+def test_a_record_changed_in_postgresql_is_named_by_verify(stack, wait_for):
+    body = a_case(subject="Account locked out", description="I am locked out of my account.")
+    case_id = open_case(stack, body).json()["case_id"]
+    wait_for(lambda: len(history(stack, case_id)) >= 4)
+    audit_db = stack.database_url("audit")
+
+    with psycopg.connect(audit_db) as conn, pytest.raises(psycopg.errors.RaiseException):
+        conn.execute("UPDATE audit_records SET envelope = envelope WHERE case_id = %s", (case_id,))
+
+    # Someone with superuser rights goes around the guard and edits the second record.
+    admin = stack.postgres.admin_url(dbname="casetrail_audit")
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute("ALTER TABLE audit_records DISABLE TRIGGER audit_records_append_only")
+        try:
+            changed = conn.execute(TAMPER_WITH_SEVERITY, (case_id,)).fetchall()
+        finally:
+            conn.execute("ALTER TABLE audit_records ENABLE TRIGGER audit_records_append_only")
+
+    assert changed == [("casetrail.case.triaged.v1",)]
+
+    verdict = httpx.get(f"{stack.service_url('audit')}/v1/cases/{case_id}/verify").json()
+    assert verdict["valid"] is False
+    assert verdict["first_bad_record"]["seq"] == 2
+    assert verdict["first_bad_record"]["reason"] == "hash does not match the stored event"
