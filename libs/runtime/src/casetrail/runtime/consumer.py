@@ -235,6 +235,7 @@ class TrackedConsumer:
         dead_letters: AIOKafkaProducer,
         retry_seconds: float = 1.0,
         kill_after_handling: bool = False,
+        attempts_before_dead_letter: int = 3,
     ) -> None:
         self.bootstrap = bootstrap
         self.group_id = group_id
@@ -243,6 +244,7 @@ class TrackedConsumer:
         self.dead_letters = dead_letters
         self.retry_seconds = retry_seconds
         self.kill_after_handling = kill_after_handling
+        self.attempts_before_dead_letter = attempts_before_dead_letter
         self.consumer: Any = None
         self.stopping = asyncio.Event()
 
@@ -282,12 +284,16 @@ class TrackedConsumer:
             await self._dead_letter(record, f"contract: {error}")
             return
         delivery = Delivery(record.topic, record.partition, record.offset, envelope, data)
+        failures = 0
         while True:
             try:
                 await self.handler.handle(delivery)
                 break
             except Exception as error:
-                if not _is_transient(error):
+                failures += 1
+                # A dependency that is down is waited for; anything else (a race with
+                # another replica, a bug) gets a few more tries before it is set aside.
+                if not _is_transient(error) and failures >= self.attempts_before_dead_letter:
                     log.exception("event_handler_failed", event_id=str(envelope.id))
                     await self._dead_letter(record, f"handler: {error!r}")
                     return

@@ -151,6 +151,12 @@ async def record_event(
 
     Returns what happened: "recorded", "parked" or "duplicate".
     """
+    # One case at a time: otherwise an event could be parked for a case whose opening
+    # another replica records, and releases what waits for it, in the same instant.
+    await conn.execute(
+        text("SELECT pg_advisory_xact_lock(hashtextextended(:case_id, 0))"),
+        {"case_id": str(envelope.subject)},
+    )
     if await _is_recorded(conn, envelope.id) or await _is_parked(conn, envelope.id):
         return "duplicate"
     blocker = await _blocker(conn, envelope)
