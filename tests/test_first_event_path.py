@@ -193,3 +193,18 @@ def test_a_record_changed_in_postgresql_is_named_by_verify(stack, wait_for):
     assert verdict["valid"] is False
     assert verdict["first_bad_record"]["seq"] == 2
     assert verdict["first_bad_record"]["reason"] == "hash does not match the stored event"
+
+
+def test_intake_killed_right_after_accepting_still_delivers_the_case_once(stack, wait_for):
+    bodies = [a_case(subject=f"Statement question {n}") for n in range(5)]
+    accepted = [open_case(stack, body).json()["case_id"] for body in bodies]
+    stack.kill_service("intake")  # the outbox may not have published all of them yet
+    stack.start_service("intake")
+
+    for case_id in accepted:
+        records = wait_for(
+            lambda case_id=case_id: (r := history(stack, case_id)) and len(r) >= 4 and r
+        )
+        assert types_of(records).count("casetrail.case.opened.v1") == 1
+    readable = httpx.get(f"{stack.service_url('intake')}/v1/cases/{accepted[0]}")
+    assert readable.status_code == 200 and readable.json()["subject"] == "Statement question 0"

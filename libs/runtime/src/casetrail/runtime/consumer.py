@@ -194,7 +194,7 @@ TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
 )
 
 
-def _is_transient(error: BaseException) -> bool:
+def is_transient(error: BaseException) -> bool:
     """Worth retrying: the database or network failed, not the event or the code."""
     if isinstance(error, TRANSIENT_ERRORS):
         return True
@@ -293,7 +293,7 @@ class TrackedConsumer:
                 failures += 1
                 # A dependency that is down is waited for; anything else (a race with
                 # another replica, a bug) gets a few more tries before it is set aside.
-                if not _is_transient(error) and failures >= self.attempts_before_dead_letter:
+                if not is_transient(error) and failures >= self.attempts_before_dead_letter:
                     log.exception("event_handler_failed", event_id=str(envelope.id))
                     await self._dead_letter(record, f"handler: {error!r}")
                     return

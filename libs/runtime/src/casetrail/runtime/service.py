@@ -21,7 +21,12 @@ from sqlalchemy import MetaData, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from casetrail.runtime.consumer import Handler, TrackedConsumer, positions_metadata
+from casetrail.runtime.consumer import (
+    Handler,
+    TrackedConsumer,
+    is_transient,
+    positions_metadata,
+)
 from casetrail.runtime.eventstore import ServiceApplication
 from casetrail.runtime.kafka import build_producer, kafka_reachable
 from casetrail.runtime.logs import configure_logging, log
@@ -255,6 +260,13 @@ class Service:
 
         @app.exception_handler(Exception)
         async def unexpected(_: Request, error: Exception) -> JSONResponse:
+            if is_transient(error):
+                log.warning("dependency_unavailable", error=repr(error))
+                return JSONResponse(
+                    error_body("dependency_unavailable", "storage is unreachable; retry shortly"),
+                    status_code=503,
+                    headers={"Retry-After": "2"},
+                )
             log.error("request_failed", error=repr(error), exc_info=error)
             return JSONResponse(
                 error_body("internal_error", "the request failed; it has been logged"),
