@@ -7,7 +7,7 @@ is the transactional outbox: `casetrail.runtime.relay` publishes it to Kafka.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import Any, ClassVar
+from typing import Any
 from urllib.parse import unquote, urlsplit
 from uuid import NAMESPACE_URL, UUID, uuid5
 
@@ -55,15 +55,24 @@ def postgres_env(database_url: str, pool_size: int) -> dict[str, str]:
     }
 
 
-class Published:
-    """Marks an aggregate event as the private twin of a public contract event.
+PUBLISHED: dict[type[Any], type[EventData]] = {}
+
+
+def publish(aggregate_event: type[Any], contract: type[EventData]) -> None:
+    """Declares an aggregate event the private twin of a public contract event.
 
     The event's attributes carry the contract's fields plus `causation_id` and
     `correlation_id`; the relay builds the CloudEvent from them, deterministically, so a
     re-published event is byte-identical to the first publication.
     """
-
-    contract: ClassVar[type[EventData]]
+    attributes: set[str] = set()
+    for klass in aggregate_event.__mro__:
+        attributes |= set(getattr(klass, "__annotations__", {}))
+    missing = {*contract.model_fields, "causation_id", "correlation_id"} - attributes
+    if missing:
+        name = aggregate_event.__qualname__
+        raise TypeError(f"{name} lacks {sorted(missing)} to publish {contract.TYPE}")
+    PUBLISHED[aggregate_event] = contract
 
 
 def event_id(aggregate_name: str, originator_id: UUID, originator_version: int) -> UUID:
@@ -77,9 +86,9 @@ def event_id(aggregate_name: str, originator_id: UUID, originator_version: int) 
 
 
 def to_envelope(domain_event: DomainEventProtocol[Any], source: str) -> Envelope | None:
-    if not isinstance(domain_event, Published):
+    contract = PUBLISHED.get(type(domain_event))
+    if contract is None:
         return None
-    contract = domain_event.contract
     fields = {name: getattr(domain_event, name) for name in contract.model_fields}
     data = contract.model_validate(fields)
     return Envelope(

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, ClassVar
+from typing import Any
 from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import Aggregate, event
 
 from casetrail.contracts import events as contract
-from casetrail.runtime.eventstore import Published, event_id
+from casetrail.runtime.eventstore import event_id, publish
 
 
 def case_id_for_idempotency_key(key: str) -> UUID:
@@ -18,27 +18,11 @@ def case_id_for_idempotency_key(key: str) -> UUID:
 
 
 class IntakeCase(Aggregate):
-    class Opened(Aggregate.Created, Published):
-        contract: ClassVar = contract.CaseOpened
-
-        case_id: UUID
-        channel: str
-        customer_ref: str
-        subject: str
-        description: str
-        transaction_id: str | None
-        transaction_time: datetime | None
-        attachments: list[dict[str, Any]]
-        opened_at: datetime
-        request_fingerprint: str
-        correlation_id: UUID
-        causation_id: UUID | None
-
     @staticmethod
     def create_id(case_id: UUID) -> UUID:
         return case_id
 
-    @event(Opened)
+    @event("Opened")
     def __init__(
         self,
         *,
@@ -65,6 +49,9 @@ class IntakeCase(Aggregate):
         self.attachments = attachments
         self.opened_at = opened_at
         self.request_fingerprint = request_fingerprint
+
+
+publish(IntakeCase.Opened, contract.CaseOpened)
 
 
 def open_case(

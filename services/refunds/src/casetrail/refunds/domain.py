@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, ClassVar
+from typing import Any
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
@@ -12,7 +12,7 @@ from eventsourcing.domain import Aggregate, event
 from casetrail.contracts import events as contract
 from casetrail.contracts.events import RefundOutcome, RefundReason, UsageFacts
 from casetrail.refunds.policy import RefundPolicy
-from casetrail.runtime.eventstore import Published, event_id
+from casetrail.runtime.eventstore import event_id, publish
 from casetrail.runtime.service import DomainError
 
 FEATURE_OR_TECHNICAL = {
@@ -116,46 +116,11 @@ def decide_refund(facts: RefundFacts, policy: RefundPolicy) -> Decision:
 class Refund(Aggregate):
     """One refund request on a case, and the decision the policy made on it."""
 
-    class Requested(Aggregate.Created, Published):
-        contract: ClassVar = contract.RefundRequested
-
-        case_id: UUID
-        refund_id: UUID
-        amount: dict[str, Any]
-        reason: str
-        usage: dict[str, Any]
-        cancellation_evidence: bool
-        issue_resolved: bool
-        goodwill_declined: bool
-        threat: bool
-        charged_at: datetime | None
-        requested_by: str
-        requested_at: datetime
-        request_fingerprint: str
-        correlation_id: UUID
-        causation_id: UUID | None
-
-    class Decided(Aggregate.Event, Published):
-        contract: ClassVar = contract.RefundDecided
-
-        case_id: UUID
-        refund_id: UUID
-        outcome: str
-        kind: str | None
-        downgrade_to_basic: bool
-        plan_correction: bool
-        reviewer_role: str | None
-        rules_fired: list[str]
-        policy_version: str
-        decided_at: datetime
-        correlation_id: UUID
-        causation_id: UUID | None
-
     @staticmethod
     def create_id(refund_id: UUID) -> UUID:
         return refund_id
 
-    @event(Requested)
+    @event("Requested")
     def __init__(
         self,
         *,
@@ -202,7 +167,7 @@ class Refund(Aggregate):
             causation_id=event_id(type(self).__name__, self.id, 1),
         )
 
-    @event(Decided)
+    @event("Decided")
     def _decided(
         self,
         *,
@@ -222,3 +187,7 @@ class Refund(Aggregate):
         self.outcome = outcome
         self.reviewer_role = reviewer_role
         self.rules_fired = rules_fired
+
+
+publish(Refund.Requested, contract.RefundRequested)
+publish(Refund.Decided, contract.RefundDecided)

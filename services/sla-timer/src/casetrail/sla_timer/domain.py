@@ -7,14 +7,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import ClassVar
 from uuid import UUID, uuid5
 
 from eventsourcing.domain import Aggregate, event
 
 from casetrail.contracts import events as contract
 from casetrail.contracts.events import CaseTriaged, ClockKind
-from casetrail.runtime.eventstore import Published, event_id
+from casetrail.runtime.eventstore import event_id, publish
 from casetrail.sla_timer.calendar import BusinessCalendar
 from casetrail.sla_timer.policy import SlaPolicy, Target
 
@@ -75,39 +74,11 @@ def clock_id_for(case_id: UUID, clock: ClockKind) -> UUID:
 class Clock(Aggregate):
     """One SLA clock of one case: started with a deadline, then met or breached, once."""
 
-    class Started(Aggregate.Created, Published):
-        contract: ClassVar = contract.ClockStarted
-
-        case_id: UUID
-        clock_id: UUID
-        clock: str
-        started_at: datetime
-        deadline: datetime
-        basis: str
-        target_minutes: int
-        rule_id: str
-        calendar: str
-        policy_version: str
-        correlation_id: UUID
-        causation_id: UUID | None
-
-    class Breached(Aggregate.Event, Published):
-        contract: ClassVar = contract.ClockBreached
-
-        case_id: UUID
-        clock_id: UUID
-        clock: str
-        deadline: datetime
-        breached_at: datetime
-        late: bool
-        correlation_id: UUID
-        causation_id: UUID | None
-
     @staticmethod
     def create_id(clock_id: UUID) -> UUID:
         return clock_id
 
-    @event(Started)
+    @event("Started")
     def __init__(
         self,
         *,
@@ -152,7 +123,7 @@ class Clock(Aggregate):
         )
         return True
 
-    @event(Breached)
+    @event("Breached")
     def _breached(
         self,
         *,
@@ -167,6 +138,10 @@ class Clock(Aggregate):
     ) -> None:
         self.state = "breached"
         self.breached_at = breached_at
+
+
+publish(Clock.Started, contract.ClockStarted)
+publish(Clock.Breached, contract.ClockBreached)
 
 
 def start_clock(

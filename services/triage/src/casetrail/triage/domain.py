@@ -6,14 +6,13 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
-from typing import ClassVar
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
 from casetrail.contracts import events as contract
 from casetrail.contracts.events import CaseOpened, CaseType, Severity
-from casetrail.runtime.eventstore import Published
+from casetrail.runtime.eventstore import publish
 from casetrail.triage.policy import TriagePolicy
 
 SEVERITY_ORDER = (Severity.S1, Severity.S2, Severity.S3, Severity.S4)
@@ -82,27 +81,11 @@ def classify(case: CaseOpened, policy: TriagePolicy) -> Classification:
 class CaseTriage(Aggregate):
     """Triage's record of one case: how it was classified, and why."""
 
-    class Triaged(Aggregate.Created, Published):
-        contract: ClassVar = contract.CaseTriaged
-
-        case_id: UUID
-        severity: str
-        case_type: str
-        high_priority: bool
-        tier: int
-        channel: str
-        opened_at: datetime
-        phone_contact_within_minutes: int | None
-        rules_fired: list[str]
-        policy_version: str
-        correlation_id: UUID
-        causation_id: UUID | None
-
     @staticmethod
     def create_id(case_id: UUID) -> UUID:
         return case_id
 
-    @event(Triaged)
+    @event("Triaged")
     def __init__(
         self,
         *,
@@ -127,6 +110,9 @@ class CaseTriage(Aggregate):
         self.channel = channel
         self.rules_fired = rules_fired
         self.policy_version = policy_version
+
+
+publish(CaseTriage.Triaged, contract.CaseTriaged)
 
 
 def triage(
