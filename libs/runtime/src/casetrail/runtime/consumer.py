@@ -13,11 +13,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-import asyncpg
-import eventsourcing.persistence
-import psycopg
-import sqlalchemy.exc
 from aiokafka import AIOKafkaProducer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
+from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 from eventsourcing.persistence import IntegrityError as EventStoreIntegrityError
 from eventsourcing.persistence import Tracking
 from prometheus_client import Counter
@@ -28,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from casetrail.contracts.envelope import Envelope
 from casetrail.contracts.events import ContractError, EventData, parse
 from casetrail.runtime.eventstore import ServiceApplication, Statement
+from casetrail.runtime.faults import is_transient
 from casetrail.runtime.kafka import build_consumer, dead_letter
 from casetrail.runtime.logs import log
 
@@ -180,27 +178,6 @@ class SqlHandler:
         return (await conn.execute(statement)).first() is not None
 
 
-TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
-    OSError,
-    TimeoutError,
-    psycopg.OperationalError,
-    eventsourcing.persistence.OperationalError,
-    eventsourcing.persistence.InterfaceError,
-    sqlalchemy.exc.OperationalError,
-    sqlalchemy.exc.InterfaceError,
-    asyncpg.exceptions.PostgresConnectionError,
-    asyncpg.exceptions.CannotConnectNowError,
-    asyncpg.exceptions.InterfaceError,
-)
-
-
-def is_transient(error: BaseException) -> bool:
-    """Worth retrying: the database or network failed, not the event or the code."""
-    if isinstance(error, TRANSIENT_ERRORS):
-        return True
-    return isinstance(error, sqlalchemy.exc.DBAPIError) and error.connection_invalidated
-
-
 class _SeekToRecordedPositions(ConsumerRebalanceListener):
     def __init__(self, consumer: Any, handler: Handler) -> None:
         self.consumer = consumer
@@ -272,17 +249,32 @@ class TrackedConsumer:
         while not self.stopping.is_set():
             batches = await self.consumer.getmany(timeout_ms=500, max_records=200)
             for tp, records in batches.items():
+                handled = None
                 for record in records:
-                    await self._process(record)
-                # Only informs lag monitoring: PostgreSQL holds the real position.
-                await self.consumer.commit({tp: records[-1].offset + 1})
+                    if self.stopping.is_set() or tp not in self.consumer.assignment():
+                        break  # revoked mid-batch: its new owner resumes from PostgreSQL
+                    if not await self._process(record):
+                        break
+                    handled = record
+                if handled is not None:
+                    await self._commit_for_lag_monitoring(tp, handled.offset + 1)
 
-    async def _process(self, record: ConsumerRecord) -> None:
+    async def _commit_for_lag_monitoring(self, tp: TopicPartition, next_offset: int) -> None:
+        # PostgreSQL holds the real position; a failed commit (a rebalance) costs nothing.
+        try:
+            await self.consumer.commit({tp: next_offset})
+        except (KafkaError, IllegalStateError, CommitFailedError) as error:
+            log.info(
+                "offset_commit_skipped", partition=f"{tp.topic}:{tp.partition}", error=repr(error)
+            )
+
+    async def _process(self, record: ConsumerRecord) -> bool:
+        """Handles or dead-letters one record; False if stopping left it for later."""
         try:
             envelope, data = parse(record.value or b"")
         except ContractError as error:
             await self._dead_letter(record, f"contract: {error}")
-            return
+            return True
         delivery = Delivery(record.topic, record.partition, record.offset, envelope, data)
         failures = 0
         while True:
@@ -290,18 +282,22 @@ class TrackedConsumer:
                 await self.handler.handle(delivery)
                 break
             except Exception as error:
-                failures += 1
                 # A dependency that is down is waited for; anything else (a race with
                 # another replica, a bug) gets a few more tries before it is set aside.
-                if not is_transient(error) and failures >= self.attempts_before_dead_letter:
-                    log.exception("event_handler_failed", event_id=str(envelope.id))
-                    await self._dead_letter(record, f"handler: {error!r}")
-                    return
+                if not is_transient(error):
+                    failures += 1
+                    if failures >= self.attempts_before_dead_letter:
+                        log.exception("event_handler_failed", event_id=str(envelope.id))
+                        await self._dead_letter(record, f"handler: {error!r}")
+                        return True
                 log.warning("event_handler_retrying", event_id=str(envelope.id), error=repr(error))
+                if self.stopping.is_set():
+                    return False
                 await asyncio.sleep(self.retry_seconds)
         CONSUMED.labels(record.topic, envelope.type).inc()
         if self.kill_after_handling:
             os.kill(os.getpid(), signal.SIGKILL)
+        return True
 
     async def _dead_letter(self, record: ConsumerRecord, error: str) -> None:
         log.warning(

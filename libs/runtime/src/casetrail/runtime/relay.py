@@ -55,7 +55,6 @@ class OutboxRelay:
     async def run(self) -> None:
         lock_key = zlib.crc32(self.position_name.encode())
         while not self.stopping.is_set():
-            producer: Any = None
             try:
                 async with await psycopg.AsyncConnection.connect(
                     self.database_url, autocommit=True, connect_timeout=5
@@ -63,7 +62,11 @@ class OutboxRelay:
                     await self._become_leader(lock_connection, lock_key)
                     producer = build_producer(self.bootstrap, f"{self.source}/relay")
                     await producer.start()
-                    await self._relay(producer, lock_connection)
+                    try:
+                        await self._relay(producer, lock_connection)
+                    finally:
+                        # Flush before the lock goes, so a successor's copies come after ours.
+                        await producer.stop()
             except asyncio.CancelledError:
                 raise
             except Exception as error:
@@ -71,8 +74,6 @@ class OutboxRelay:
                 await asyncio.sleep(1.0)
             finally:
                 self.is_leader = False
-                if producer is not None:
-                    await producer.stop()
 
     async def _become_leader(self, connection: psycopg.AsyncConnection, key: int) -> None:
         while not self.stopping.is_set():
@@ -94,9 +95,9 @@ class OutboxRelay:
                 limit=self.batch_size,
                 inclusive_of_start=False,
             )
+            # Leadership lives as long as the lock's session: prove it before each batch.
+            await lock_connection.execute("SELECT 1")
             if not notifications:
-                # Also proves the lock connection (and so the leadership) is still alive.
-                await lock_connection.execute("SELECT 1")
                 await asyncio.sleep(self.poll_seconds)
                 continue
             acknowledgements = []

@@ -21,13 +21,9 @@ from sqlalchemy import MetaData, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from casetrail.runtime.consumer import (
-    Handler,
-    TrackedConsumer,
-    is_transient,
-    positions_metadata,
-)
+from casetrail.runtime.consumer import Handler, TrackedConsumer, positions_metadata
 from casetrail.runtime.eventstore import ServiceApplication
+from casetrail.runtime.faults import is_transient
 from casetrail.runtime.kafka import build_producer, kafka_reachable
 from casetrail.runtime.logs import configure_logging, log
 from casetrail.runtime.relay import OutboxRelay
@@ -108,21 +104,31 @@ class Service:
         return self.components
 
     async def connect(self) -> Components:
+        """Opens the service's storage and Kafka producer; on failure closes what it opened."""
         settings = self.settings
         engine = create_async_engine(
             settings.async_database_url,
             pool_size=settings.database_pool_size,
             pool_pre_ping=True,
         )
-        async with engine.begin() as conn:
-            await conn.run_sync(positions_metadata.create_all)
-            if self.tables is not None:
-                await conn.run_sync(self.tables.create_all)
-            if self.schema_setup is not None:
-                await self.schema_setup(conn)
-        app = await asyncio.to_thread(self.application, settings) if self.application else None
+        app: ServiceApplication | None = None
         producer = build_producer(settings.kafka_bootstrap, settings.service_name)
-        await producer.start()
+        try:
+            async with engine.begin() as conn:
+                await conn.run_sync(positions_metadata.create_all)
+                if self.tables is not None:
+                    await conn.run_sync(self.tables.create_all)
+                if self.schema_setup is not None:
+                    await self.schema_setup(conn)
+            if self.application is not None:
+                app = await asyncio.to_thread(self.application, settings)
+            await producer.start()
+        except BaseException:
+            await producer.stop()
+            if app is not None:
+                app.close()
+            await engine.dispose()
+            raise
         return Components(engine=engine, app=app, producer=producer)
 
     async def _start(self) -> None:
@@ -212,8 +218,10 @@ class Service:
                 yield
             finally:
                 self.stopping.set()
-                await starter
-                await self._stop()
+                try:
+                    await starter
+                finally:
+                    await self._stop()
 
         app = FastAPI(title=self.title, lifespan=lifespan)
         app.state.service = self

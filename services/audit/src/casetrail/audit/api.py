@@ -56,7 +56,7 @@ def _service(request: Request) -> Service:
 async def read_history(
     case_id: UUID,
     request: Request,
-    after: int = Query(0, ge=0, description="return records after this sequence number"),
+    after: int = Query(0, ge=0, le=2**31 - 1, description="records after this sequence number"),
     limit: int = Query(100, ge=1, le=1000),
 ) -> Any:
     async with _service(request).require().engine.connect() as conn:

@@ -12,13 +12,18 @@ from dataclasses import dataclass
 from uuid import UUID
 
 from casetrail.contracts.envelope import Envelope
-from casetrail.contracts.events import CaseOpened
+from casetrail.contracts.events import CaseOpened, upcast
 
 GENESIS_HASH = "0" * 64
 
 
 def chain_hash(previous_hash: str, canonical: bytes) -> str:
     return hashlib.sha256(bytes.fromhex(previous_hash) + canonical).hexdigest()
+
+
+def opens_a_case(envelope: Envelope) -> bool:
+    """True for a CaseOpened of any version (older ones are upcast to the current type)."""
+    return upcast(envelope.type, envelope.data)[0] == CaseOpened.TYPE
 
 
 def waiting_for(envelope: Envelope, recorded: set[UUID], case_opened: bool) -> str | None:
@@ -28,7 +33,7 @@ def waiting_for(envelope: Envelope, recorded: set[UUID], case_opened: bool) -> s
     """
     if envelope.causationid is not None and envelope.causationid not in recorded:
         return f"event:{envelope.causationid}"
-    if envelope.type != CaseOpened.TYPE and not case_opened:
+    if not opens_a_case(envelope) and not case_opened:
         return f"case:{envelope.subject}"
     return None
 

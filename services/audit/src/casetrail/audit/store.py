@@ -22,7 +22,13 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from casetrail.audit.domain import GENESIS_HASH, StoredRecord, chain_hash, waiting_for
+from casetrail.audit.domain import (
+    GENESIS_HASH,
+    StoredRecord,
+    chain_hash,
+    opens_a_case,
+    waiting_for,
+)
 from casetrail.contracts.envelope import Envelope
 
 tables = MetaData()
@@ -181,7 +187,7 @@ async def record_event(
 async def _release(conn: AsyncConnection, recorded: Envelope) -> None:
     """Records every parked event that was waiting for `recorded`, and theirs in turn."""
     keys = [f"event:{recorded.id}"]
-    if recorded.type.startswith("casetrail.case.opened."):
+    if opens_a_case(recorded):
         keys.append(f"case:{recorded.subject}")
     waiting = (
         await conn.execute(parked.delete().where(parked.c.waiting_for.in_(keys)).returning(parked))

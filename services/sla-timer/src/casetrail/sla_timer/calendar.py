@@ -18,6 +18,8 @@ import holidays
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 # A calendar with a few open hours a year is still valid; none in ten years is a mistake.
 SEARCH_DAYS = 3660
+HOLIDAY_YEARS_BACK = 5
+HOLIDAY_YEARS_AHEAD = 15
 
 
 class CalendarError(ValueError):
@@ -53,7 +55,13 @@ class BusinessCalendar:
     def public_holidays(self) -> holidays.HolidayBase | None:
         if not self.holiday_country:
             return None
-        return holidays.country_holidays(self.holiday_country, subdiv=self.holiday_subdivision)
+        # Filled once for the years in use: lazily growing it is not safe across threads.
+        this_year = datetime.now(UTC).year
+        return holidays.country_holidays(
+            self.holiday_country,
+            subdiv=self.holiday_subdivision,
+            years=range(this_year - HOLIDAY_YEARS_BACK, this_year + HOLIDAY_YEARS_AHEAD),
+        )
 
     def is_holiday(self, day: date) -> bool:
         return self.public_holidays is not None and day in self.public_holidays
