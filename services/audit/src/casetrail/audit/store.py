@@ -167,21 +167,31 @@ async def record_event(
         return "duplicate"
     blocker = await _blocker(conn, envelope)
     if blocker is not None:
-        await conn.execute(
-            parked.insert().values(
-                event_id=envelope.id,
-                waiting_for=blocker,
-                envelope=envelope.to_bytes().decode(),
-                kafka_topic=origin[0],
-                kafka_partition=origin[1],
-                kafka_offset=origin[2],
-                parked_at=datetime.now(UTC),
-            )
-        )
+        await _park(conn, envelope, blocker, origin, datetime.now(UTC))
         return "parked"
     await _append(conn, envelope, origin)
     await _release(conn, envelope)
     return "recorded"
+
+
+async def _park(
+    conn: AsyncConnection,
+    envelope: Envelope,
+    blocker: str,
+    origin: tuple[str, int, int],
+    parked_at: datetime,
+) -> None:
+    await conn.execute(
+        parked.insert().values(
+            event_id=envelope.id,
+            waiting_for=blocker,
+            envelope=envelope.to_bytes().decode(),
+            kafka_topic=origin[0],
+            kafka_partition=origin[1],
+            kafka_offset=origin[2],
+            parked_at=parked_at,
+        )
+    )
 
 
 async def _release(conn: AsyncConnection, recorded: Envelope) -> None:
@@ -200,17 +210,7 @@ async def _release(conn: AsyncConnection, recorded: Envelope) -> None:
             await _append(conn, envelope, origin)
             await _release(conn, envelope)
         else:
-            await conn.execute(
-                parked.insert().values(
-                    event_id=envelope.id,
-                    waiting_for=blocker,
-                    envelope=row.envelope,
-                    kafka_topic=row.kafka_topic,
-                    kafka_partition=row.kafka_partition,
-                    kafka_offset=row.kafka_offset,
-                    parked_at=row.parked_at,
-                )
-            )
+            await _park(conn, envelope, blocker, origin, row.parked_at)
 
 
 async def case_history(

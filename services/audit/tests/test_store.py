@@ -1,0 +1,62 @@
+"""Audit's store against a real PostgreSQL: causal order whatever the arrival order."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from uuid import UUID, uuid4
+
+import pytest
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from casetrail.audit.domain import verify_chain
+from casetrail.audit.store import chain_of, install_append_only_guard, record_event, tables
+from casetrail.contracts.envelope import Envelope
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+async def engine(stack):
+    url = stack.postgres.ensure_service_database("audit_store_test")
+    engine = create_async_engine("postgresql+asyncpg://" + url.split("://", 1)[1])
+    async with engine.begin() as conn:
+        await conn.run_sync(tables.create_all)
+        await install_append_only_guard(conn)
+    yield engine
+    await engine.dispose()
+
+
+def event(case_id: UUID, event_type: str, cause: Envelope | None) -> Envelope:
+    return Envelope(
+        id=uuid4(),
+        source="/test",
+        type=event_type,
+        time=datetime(2026, 11, 23, tzinfo=UTC),
+        subject=case_id,
+        correlationid=case_id,
+        causationid=cause.id if cause else None,
+        sequence=1,
+        data={"case_id": str(case_id)},
+    )
+
+
+async def test_events_arriving_before_their_causes_are_recorded_after_them(engine):
+    case_id = uuid4()
+    opened = event(case_id, "casetrail.case.opened.v1", None)
+    triaged = event(case_id, "casetrail.case.triaged.v1", opened)
+    clock = event(case_id, "casetrail.clock.started.v1", triaged)
+    refund = event(case_id, "casetrail.refund.requested.v1", None)  # caused by an agent
+
+    outcomes = []
+    for offset, envelope in enumerate([clock, refund, triaged, opened, triaged]):
+        async with engine.begin() as conn:
+            outcomes.append(await record_event(conn, envelope, ("t", 0, offset)))
+    assert outcomes == ["parked", "parked", "parked", "recorded", "duplicate"]
+
+    async with engine.connect() as conn:
+        chain, head = await chain_of(conn, case_id)
+    recorded = [record.event_id for record in chain]
+    assert recorded[0] == opened.id
+    assert recorded.index(triaged.id) < recorded.index(clock.id)
+    assert set(recorded) == {opened.id, triaged.id, clock.id, refund.id}
+    assert verify_chain(chain, head) is None
