@@ -957,6 +957,10 @@ def _venv_python() -> str:
     return str(candidate) if candidate.exists() else sys.executable
 
 
+DEV_TOKEN_ISSUER = "casetrail-dev"
+DEV_TOKEN_AUDIENCE = "casetrail"
+
+
 class Stack:
     """PostgreSQL + Kafka + the five services, all under root."""
 
@@ -1057,7 +1061,33 @@ class Stack:
         return {
             f"{prefix}_DATABASE_URL": self.database_url(name),
             f"{prefix}_KAFKA_BOOTSTRAP": self.kafka.bootstrap(),
+            f"{prefix}_AUTH_SHARED_SECRET": self.auth_secret(),
+            f"{prefix}_AUTH_ISSUER": DEV_TOKEN_ISSUER,
+            f"{prefix}_AUTH_AUDIENCE": DEV_TOKEN_AUDIENCE,
         }
+
+    def auth_secret(self) -> str:
+        """The dev stack's token-signing secret, made once and kept with its data."""
+        data = _read_json(self.postgres.secrets_file)
+        if "auth_shared_secret" not in data:
+            data["auth_shared_secret"] = secrets.token_urlsafe(48)
+            _write_json(self.postgres.secrets_file, data, mode=0o600)
+        return data["auth_shared_secret"]
+
+    def auth_headers(self, *roles: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token(*roles)}"}
+
+    def token(self, *roles: str, subject: str | None = None) -> str:
+        """A dev bearer token carrying the given roles (e.g. token("agent"))."""
+        from casetrail.runtime.auth import mint_token
+
+        return mint_token(
+            self.auth_secret(),
+            subject or f"dev-{'-'.join(roles) or 'nobody'}",
+            roles,
+            issuer=DEV_TOKEN_ISSUER,
+            audience=DEV_TOKEN_AUDIENCE,
+        )
 
     def start_service(
         self, name: str, extra_env: Mapping[str, str] | None = None, wait: bool = True
@@ -1175,6 +1205,10 @@ class Stack:
         for name, prefix in SERVICES.items():
             out[f"{prefix}_DATABASE_URL"] = self.database_url(name)
         out["POSTGRES_ADMIN_URL"] = self.postgres.admin_url()
+        from casetrail.contracts.access import Role
+
+        for role in Role:
+            out[f"TOKEN_{role.name}"] = self.token(role.value)
         return out
 
     def write_env(self, path: Path) -> None:

@@ -71,8 +71,10 @@ async def test_poison_messages_are_dead_lettered_with_their_error(stack):
         response = await http.post(
             f"{stack.service_url('intake')}/v1/cases",
             json={"channel": "chat", "customer_ref": "c-1", "subject": "Hi", "description": "Help"},
+            headers=stack.auth_headers("channel"),
         )
         triage_url = f"{stack.service_url('triage')}/v1/cases/{response.json()['case_id']}/triage"
         async with asyncio.timeout(60):
-            while (await http.get(triage_url)).status_code != 200:
+            agent = stack.auth_headers("agent")
+            while (await http.get(triage_url, headers=agent)).status_code != 200:
                 await asyncio.sleep(0.25)

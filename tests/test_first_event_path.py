@@ -42,7 +42,9 @@ def a_case(**overrides: Any) -> dict[str, Any]:
 
 def history(stack: Any, case_id: str) -> list[dict[str, Any]]:
     response = httpx.get(
-        f"{stack.service_url('audit')}/v1/cases/{case_id}/history", params={"limit": 1000}
+        f"{stack.service_url('audit')}/v1/cases/{case_id}/history",
+        params={"limit": 1000},
+        headers=stack.auth_headers("auditor"),
     )
     if response.status_code == 404:
         return []
@@ -50,12 +52,17 @@ def history(stack: Any, case_id: str) -> list[dict[str, Any]]:
     return response.json()["records"]
 
 
+def verify(stack: Any, case_id: str) -> dict[str, Any]:
+    url = f"{stack.service_url('audit')}/v1/cases/{case_id}/verify"
+    return httpx.get(url, headers=stack.auth_headers("auditor")).json()
+
+
 def types_of(records: list[dict[str, Any]]) -> list[str]:
     return [r["type"] for r in records]
 
 
 def open_case(stack: Any, body: dict[str, Any], key: str | None = None) -> httpx.Response:
-    headers = {"Idempotency-Key": key} if key else {}
+    headers = stack.auth_headers("channel") | ({"Idempotency-Key": key} if key else {})
     return httpx.post(f"{stack.service_url('intake')}/v1/cases", json=body, headers=headers)
 
 
@@ -86,7 +93,10 @@ def test_a_case_travels_through_all_five_services(stack, wait_for):
         "usage": {"logged_in": True, "reports_pulled": False, "build_it_used": False},
         "requested_by": "agent-7",
     }
-    decided = wait_for(lambda: (r := httpx.post(refund_url, json=refund)).status_code == 202 and r)
+    agent = stack.auth_headers("agent")
+    decided = wait_for(
+        lambda: (r := httpx.post(refund_url, json=refund, headers=agent)).status_code == 202 and r
+    )
     assert decided.json()["outcome"] == "pending_review"
     assert decided.json()["reviewer_role"] == "supervisor"
 
@@ -98,10 +108,16 @@ def test_a_case_travels_through_all_five_services(stack, wait_for):
     assert_causal_order(records)
     assert [r["seq"] for r in records] == list(range(1, 7))
 
-    verdict = httpx.get(f"{stack.service_url('audit')}/v1/cases/{case_id}/verify").json()
+    verdict = httpx.get(
+        f"{stack.service_url('audit')}/v1/cases/{case_id}/verify",
+        headers=stack.auth_headers("auditor"),
+    ).json()
     assert verdict == {**verdict, "valid": True, "records": 6, "first_bad_record": None}
 
-    clocks = httpx.get(f"{stack.service_url('sla_timer')}/v1/cases/{case_id}/clocks").json()
+    clocks = httpx.get(
+        f"{stack.service_url('sla_timer')}/v1/cases/{case_id}/clocks",
+        headers=stack.auth_headers("agent"),
+    ).json()
     assert {c["clock"] for c in clocks} == {"first_response", "resolution"}
     assert all(c["state"] == "running" for c in clocks)
 
@@ -189,7 +205,10 @@ def test_a_record_changed_in_postgresql_is_named_by_verify(stack, wait_for):
 
     assert changed == [("casetrail.case.triaged.v1",)]
 
-    verdict = httpx.get(f"{stack.service_url('audit')}/v1/cases/{case_id}/verify").json()
+    verdict = httpx.get(
+        f"{stack.service_url('audit')}/v1/cases/{case_id}/verify",
+        headers=stack.auth_headers("auditor"),
+    ).json()
     assert verdict["valid"] is False
     assert verdict["first_bad_record"]["seq"] == 2
     assert verdict["first_bad_record"]["reason"] == "hash does not match the stored event"
@@ -206,5 +225,7 @@ def test_intake_killed_right_after_accepting_still_delivers_the_case_once(stack,
             lambda case_id=case_id: (r := history(stack, case_id)) and len(r) >= 4 and r
         )
         assert types_of(records).count("casetrail.case.opened.v1") == 1
-    readable = httpx.get(f"{stack.service_url('intake')}/v1/cases/{accepted[0]}")
+    readable = httpx.get(
+        f"{stack.service_url('intake')}/v1/cases/{accepted[0]}", headers=stack.auth_headers("agent")
+    )
     assert readable.status_code == 200 and readable.json()["subject"] == "Statement question 0"

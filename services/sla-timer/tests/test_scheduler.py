@@ -31,6 +31,7 @@ def settings(stack) -> SlaTimerSettings:
     return SlaTimerSettings(
         database_url=stack.postgres.ensure_service_database("sla_timer_scheduler_test"),
         kafka_bootstrap=stack.kafka.bootstrap(),
+        auth_shared_secret=stack.auth_secret(),
     )
 
 

@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -21,6 +21,8 @@ from sqlalchemy import MetaData, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from casetrail.contracts.access import PUBLIC_PATHS, Role, Route, permissions_for
+from casetrail.runtime.auth import Forbidden, TokenVerifier, Unauthenticated, authorizer
 from casetrail.runtime.consumer import Handler, TrackedConsumer, positions_metadata
 from casetrail.runtime.eventstore import ServiceApplication
 from casetrail.runtime.faults import is_transient
@@ -28,6 +30,22 @@ from casetrail.runtime.kafka import build_producer, kafka_reachable
 from casetrail.runtime.logs import configure_logging, log
 from casetrail.runtime.relay import OutboxRelay
 from casetrail.runtime.settings import ServiceSettings
+
+
+def _check_permission_table(app: FastAPI, permissions: dict[Route, frozenset[Role]]) -> None:
+    """Every route has a row in the permission table, and every row has a route."""
+    routes = {
+        (method.upper(), path)
+        for path, operations in app.openapi()["paths"].items()
+        if path not in PUBLIC_PATHS
+        for method in operations
+    }
+    if routes != set(permissions):
+        raise RuntimeError(
+            "permission table and routes differ: "
+            f"unlisted routes {sorted(routes - set(permissions))}, "
+            f"rows without a route {sorted(set(permissions) - routes)}"
+        )
 
 
 class DomainError(Exception):
@@ -238,6 +256,21 @@ class Service:
                 {"ready": ready, "checks": checks}, status_code=200 if ready else 503
             )
 
+        @app.exception_handler(Unauthenticated)
+        async def unauthenticated(_: Request, error: Unauthenticated) -> JSONResponse:
+            return JSONResponse(
+                error_body(error.code, error.message),
+                status_code=401,
+                headers={"WWW-Authenticate": "Bearer"},
+            )
+
+        @app.exception_handler(Forbidden)
+        async def forbidden(_: Request, error: Forbidden) -> JSONResponse:
+            return JSONResponse(
+                error_body("forbidden", error.message, allowed_roles=error.allowed),
+                status_code=403,
+            )
+
         @app.exception_handler(DomainError)
         async def domain_error(_: Request, error: DomainError) -> JSONResponse:
             headers = {"Retry-After": "1"} if error.status_code == 503 else None
@@ -281,11 +314,15 @@ class Service:
                 status_code=500,
             )
 
+        permissions = permissions_for(self.settings.service_name)
+        guard = Depends(authorizer(TokenVerifier(self.settings), permissions))
         for router in routers:
-            app.include_router(router)
+            app.include_router(router, dependencies=[guard])
 
-        @app.get("/metrics", tags=["health"], include_in_schema=False)
+        @app.get("/metrics", tags=["operations"], dependencies=[guard])
         async def metrics() -> Response:
             return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+        _check_permission_table(app, permissions)
 
         return app

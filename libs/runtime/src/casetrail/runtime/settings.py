@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -23,6 +23,11 @@ class ServiceSettings(BaseSettings):
     relay_poll_seconds: float = Field(0.1, gt=0)
     relay_batch_size: int = Field(500, ge=1)
     consumer_retry_seconds: float = Field(1.0, gt=0)
+    auth_jwks_url: str | None = Field(None, description="JWKS of the token issuer")
+    auth_public_key: str | None = Field(None, description="PEM public key of the issuer")
+    auth_shared_secret: SecretStr | None = Field(None, description="dev stack only: HS256")
+    auth_issuer: str = "casetrail-dev"
+    auth_audience: str = "casetrail"
     # A failpoint for crash tests: SIGKILL the process right after an event's effects are
     # committed to PostgreSQL and before its Kafka offset is committed.
     failpoint_kill_after_handling: bool = False
@@ -34,6 +39,18 @@ class ServiceSettings(BaseSettings):
         if parts.scheme not in ("postgresql", "postgres") or not parts.path.strip("/"):
             raise ValueError("must look like postgresql://user:password@host:port/database")
         return value
+
+    @model_validator(mode="after")
+    def _one_token_key(self) -> ServiceSettings:
+        keys = [self.auth_jwks_url, self.auth_public_key, self.auth_shared_secret]
+        if sum(key is not None for key in keys) != 1:
+            raise ValueError(
+                "configure exactly one of auth_jwks_url, auth_public_key, auth_shared_secret"
+            )
+        secret = self.auth_shared_secret
+        if secret is not None and len(secret.get_secret_value()) < 32:
+            raise ValueError("auth_shared_secret must be at least 32 characters")
+        return self
 
     @property
     def source(self) -> str:

@@ -1,0 +1,60 @@
+"""Who may call what: the one permission table every service enforces.
+
+Keys are (service, HTTP method, route path template). A route missing from this table
+is refused at start, so no door is ever left unlocked by omission. Finer rules that
+depend on the data (a refund's amount, who asked for it) belong to each domain.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Final
+
+
+class Role(StrEnum):
+    CHANNEL = "channel"  # channel adapters posting events to intake
+    AGENT = "agent"
+    SUPERVISOR = "supervisor"
+    LEADERSHIP = "leadership"
+    AUDITOR = "auditor"  # read-only: history and export
+    OPS = "ops"  # runs the services: metrics, dead letters
+
+
+STAFF: Final = frozenset({Role.AGENT, Role.SUPERVISOR, Role.LEADERSHIP})
+CASE_READERS: Final = STAFF | {Role.AUDITOR}
+OVERSIGHT: Final = frozenset({Role.SUPERVISOR, Role.LEADERSHIP, Role.AUDITOR})
+
+# Answered without a credential: liveness, readiness and the API's own description.
+PUBLIC_PATHS: Final = frozenset(
+    {"/healthz", "/readyz", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}
+)
+
+Route = tuple[str, str]
+
+PERMISSIONS: Final[dict[str, dict[Route, frozenset[Role]]]] = {
+    "intake": {
+        ("POST", "/v1/cases"): frozenset({Role.CHANNEL}),
+        ("GET", "/v1/cases/{case_id}"): CASE_READERS,
+    },
+    "triage": {
+        ("GET", "/v1/cases/{case_id}/triage"): CASE_READERS,
+        ("GET", "/v1/policy"): CASE_READERS | {Role.OPS},
+    },
+    "sla-timer": {
+        ("GET", "/v1/cases/{case_id}/clocks"): CASE_READERS,
+    },
+    "refunds": {
+        ("POST", "/v1/cases/{case_id}/refunds"): STAFF,
+        ("GET", "/v1/refunds/{refund_id}"): CASE_READERS,
+    },
+    "audit": {
+        ("GET", "/v1/cases/{case_id}/history"): OVERSIGHT,
+        ("GET", "/v1/cases/{case_id}/verify"): OVERSIGHT | {Role.OPS},
+    },
+}
+
+OPERATIONS: Final[dict[Route, frozenset[Role]]] = {("GET", "/metrics"): frozenset({Role.OPS})}
+
+
+def permissions_for(service: str) -> dict[Route, frozenset[Role]]:
+    return {**PERMISSIONS[service], **OPERATIONS}
