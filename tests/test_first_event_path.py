@@ -229,3 +229,18 @@ def test_intake_killed_right_after_accepting_still_delivers_the_case_once(stack,
         f"{stack.service_url('intake')}/v1/cases/{accepted[0]}", headers=stack.auth_headers("agent")
     )
     assert readable.status_code == 200 and readable.json()["subject"] == "Statement question 0"
+
+
+def test_a_body_over_the_size_limit_is_refused_with_413_and_records_nothing(stack):
+    huge = a_case(description="x" * 2_000_000)
+    response = open_case(stack, huge)
+    assert response.status_code == 413
+    assert response.json()["error"] == "payload_too_large"
+
+
+def test_unknown_routes_and_methods_answer_in_json(stack):
+    intake = stack.service_url("intake")
+    missing = httpx.get(f"{intake}/v1/nothing-here", headers=stack.auth_headers("agent"))
+    assert missing.status_code == 404 and missing.json()["error"] == "http_404"
+    wrong = httpx.delete(f"{intake}/v1/cases", headers=stack.auth_headers("channel"))
+    assert wrong.status_code == 405 and wrong.json()["error"] == "http_405"

@@ -27,6 +27,7 @@ from casetrail.runtime.consumer import Handler, TrackedConsumer, positions_metad
 from casetrail.runtime.eventstore import ServiceApplication
 from casetrail.runtime.faults import is_transient
 from casetrail.runtime.kafka import build_producer, kafka_reachable
+from casetrail.runtime.limits import BodySizeLimit
 from casetrail.runtime.logs import configure_logging, log
 from casetrail.runtime.relay import OutboxRelay
 from casetrail.runtime.settings import ServiceSettings
@@ -242,6 +243,7 @@ class Service:
                     await self._stop()
 
         app = FastAPI(title=self.title, lifespan=lifespan)
+        app.add_middleware(BodySizeLimit, max_bytes=self.settings.max_request_bytes)
         app.state.service = self
 
         @app.get("/healthz", tags=["health"])
