@@ -1,0 +1,181 @@
+"""`casetrail`: the operator's command line.
+
+`casetrail dead-letters list` shows what the consumers set aside and why;
+`casetrail dead-letters redrive` sends each set-aside record back to its original topic,
+once, after the cause is fixed (consumers treat events they already have as repeats).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from dataclasses import dataclass
+from typing import Annotated
+
+import typer
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from casetrail.contracts.topics import EVENT_TOPICS, dead_letter_topic
+from casetrail.runtime.kafka import build_producer
+
+app = typer.Typer(help="Operate a Casetrail deployment.", no_args_is_help=True)
+dead_letters = typer.Typer(help="Inspect and re-drive dead-lettered events.", no_args_is_help=True)
+app.add_typer(dead_letters, name="dead-letters")
+
+REDRIVE_GROUP = "casetrail-redrive"
+Bootstrap = Annotated[str, typer.Option(envvar="KAFKA_BOOTSTRAP", help="Kafka bootstrap servers")]
+Topics = Annotated[
+    list[str] | None, typer.Option("--topic", help="event topic (repeatable); default: all")
+]
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes
+    headers: dict[str, bytes]
+
+    @property
+    def original_topic(self) -> str:
+        return self.headers.get("dlq-original-topic", b"").decode()
+
+    def summary(self) -> dict[str, object]:
+        return {
+            "dead_letter": f"{self.topic}:{self.partition}:{self.offset}",
+            "original": "{}:{}:{}".format(
+                self.original_topic,
+                self.headers.get("dlq-original-partition", b"?").decode(),
+                self.headers.get("dlq-original-offset", b"?").decode(),
+            ),
+            "consumer_group": self.headers.get("dlq-consumer-group", b"").decode(),
+            "error": self.headers.get("dlq-error", b"").decode(),
+            "bytes": len(self.value),
+        }
+
+
+async def _read(bootstrap: str, topics: list[str], group: str | None) -> list[DeadLetter]:
+    """Everything in the dead-letter topics; with a group, only what it has not handled."""
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap,
+        group_id=group,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+    )
+    await consumer.start()
+    try:
+        partitions = [
+            TopicPartition(topic, p)
+            for topic in topics
+            for p in sorted(
+                consumer.partitions_for_topic(topic) or await _partitions(consumer, topic)
+            )
+        ]
+        consumer.assign(partitions)
+        ends = await consumer.end_offsets(partitions)
+        for tp in partitions:
+            committed = await consumer.committed(tp) if group else None
+            if committed is None:
+                await consumer.seek_to_beginning(tp)
+            else:
+                consumer.seek(tp, committed)
+        found: list[DeadLetter] = []
+        pending = {tp for tp in partitions if await consumer.position(tp) < ends[tp]}
+        while pending:
+            batches = await consumer.getmany(*pending, timeout_ms=1000)
+            for records in batches.values():
+                for record in records:
+                    found.append(
+                        DeadLetter(
+                            record.topic,
+                            record.partition,
+                            record.offset,
+                            record.key,
+                            record.value or b"",
+                            {k: v for k, v in record.headers},
+                        )
+                    )
+            pending = {tp for tp in pending if await consumer.position(tp) < ends[tp]}
+        return found
+    finally:
+        await consumer.stop()
+
+
+async def _partitions(consumer: AIOKafkaConsumer, topic: str) -> set[int]:
+    await consumer._client.force_metadata_update()
+    return consumer.partitions_for_topic(topic) or set()
+
+
+async def _redrive(bootstrap: str, topics: list[str]) -> list[DeadLetter]:
+    letters = await _read(bootstrap, topics, REDRIVE_GROUP)
+    producer = build_producer(bootstrap, "casetrail-redrive")
+    await producer.start()
+    try:
+        for letter in letters:
+            headers = [(k, v) for k, v in letter.headers.items() if not k.startswith("dlq-")] + [
+                ("dlq-redriven-from", f"{letter.topic}:{letter.partition}:{letter.offset}".encode())
+            ]
+            await producer.send_and_wait(
+                letter.original_topic, letter.value, key=letter.key, headers=headers
+            )
+    finally:
+        await producer.stop()
+    # Remember what went back only after it was acknowledged: a crash re-drives, never drops.
+    await _commit(bootstrap, letters)
+    return letters
+
+
+async def _commit(bootstrap: str, letters: list[DeadLetter]) -> None:
+    if not letters:
+        return
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, group_id=REDRIVE_GROUP, enable_auto_commit=False
+    )
+    await consumer.start()
+    try:
+        last: dict[TopicPartition, int] = {}
+        for letter in letters:
+            tp = TopicPartition(letter.topic, letter.partition)
+            last[tp] = max(last.get(tp, -1), letter.offset + 1)
+        consumer.assign(list(last))
+        await consumer.commit(last)
+    finally:
+        await consumer.stop()
+
+
+def _dead_letter_topics(topics: list[str] | None) -> list[str]:
+    chosen = topics or list(EVENT_TOPICS)
+    unknown = set(chosen) - set(EVENT_TOPICS)
+    if unknown:
+        raise typer.BadParameter(f"unknown event topics {sorted(unknown)}", param_hint="--topic")
+    return [dead_letter_topic(topic) for topic in chosen]
+
+
+@dead_letters.command("list")
+def list_dead_letters(
+    bootstrap: Bootstrap,
+    topic: Topics = None,
+    pending: Annotated[bool, typer.Option(help="only those not yet re-driven")] = False,
+) -> None:
+    """Print each dead letter as a JSON line: where it was, who set it aside, and why."""
+    letters = asyncio.run(
+        _read(bootstrap, _dead_letter_topics(topic), REDRIVE_GROUP if pending else None)
+    )
+    for letter in letters:
+        typer.echo(json.dumps(letter.summary()))
+    typer.echo(f"{len(letters)} dead letters", err=True)
+
+
+@dead_letters.command("redrive")
+def redrive_dead_letters(bootstrap: Bootstrap, topic: Topics = None) -> None:
+    """Send every dead letter not yet re-driven back to its original topic, once."""
+    letters = asyncio.run(_redrive(bootstrap, _dead_letter_topics(topic)))
+    for letter in letters:
+        typer.echo(json.dumps(letter.summary()))
+    typer.echo(f"{len(letters)} dead letters re-driven", err=True)
+
+
+def main() -> None:
+    app()
