@@ -552,22 +552,54 @@ class Postgres:
             raise InfraError(f"psql failed: {proc.stderr.strip()}\nSQL: {shown}")
         return proc.stdout.strip()
 
-    def ensure_service_database(self, service: str) -> str:
-        """Idempotently create role <service> and database casetrail_<service> owned by it,
-        reachable only by that role (and the superuser). Returns its connection URL."""
-        if not _IDENT.match(service):
-            raise ValueError(f"bad service name {service!r}")
-        db = f"casetrail_{service}"
-        pw = self._service_password(service)
-        exists = self.psql(f"SELECT 1 FROM pg_roles WHERE rolname = '{service}'")
+    def _ensure_role(self, role: str) -> str:
+        password = self._service_password(role)
+        exists = self.psql(f"SELECT 1 FROM pg_roles WHERE rolname = '{role}'")
         verb = "ALTER" if exists == "1" else "CREATE"
-        self.psql(f"{verb} ROLE \"{service}\" LOGIN PASSWORD '{pw}'")
+        self.psql(f"{verb} ROLE \"{role}\" LOGIN PASSWORD '{password}'")
+        return password
+
+    def ensure_service_database(self, service: str) -> str:
+        """Idempotently creates the database casetrail_<service> and its two roles.
+
+        `<service>_owner` owns the database and its tables: the service uses it only to
+        set up its schema at start. `<service>` is what the service runs as: it may read
+        and write rows (as each service's own schema setup narrows further, e.g. audit's
+        store is INSERT and SELECT only) but create, alter or drop nothing. Both reach
+        only their own database. Returns the runtime role's URL; see owner_url().
+        """
+        if not _IDENT.match(service) or len(service) > 40:
+            raise ValueError(f"bad service name {service!r}")
+        db, owner = f"casetrail_{service}", f"{service}_owner"
+        password = self._ensure_role(service)
+        self._ensure_role(owner)
         if self.psql(f"SELECT 1 FROM pg_database WHERE datname = '{db}'") != "1":
-            self.psql(f'CREATE DATABASE "{db}" OWNER "{service}"')
+            self.psql(f'CREATE DATABASE "{db}" OWNER "{owner}"')
+        self.psql(f'ALTER DATABASE "{db}" OWNER TO "{owner}"')
         self.psql(f'REVOKE CONNECT, TEMPORARY ON DATABASE "{db}" FROM PUBLIC')
+        self.psql(f'GRANT CONNECT ON DATABASE "{db}" TO "{service}", "{owner}"')
         # the maintenance database is no service's business either
         self.psql('REVOKE CONNECT, TEMPORARY ON DATABASE "postgres" FROM PUBLIC')
-        return f"postgresql://{service}:{pw}@127.0.0.1:{self.port}/{db}"
+        self.psql(
+            # Data kept by an earlier layout, where the runtime role owned its tables.
+            f'REASSIGN OWNED BY "{service}" TO "{owner}";'
+            f'REVOKE CREATE ON SCHEMA public FROM PUBLIC, "{service}";'
+            f'GRANT USAGE ON SCHEMA public TO "{service}";'
+            f'ALTER DEFAULT PRIVILEGES FOR ROLE "{owner}" IN SCHEMA public '
+            f'GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO "{service}";'
+            f'ALTER DEFAULT PRIVILEGES FOR ROLE "{owner}" IN SCHEMA public '
+            f'GRANT USAGE, SELECT ON SEQUENCES TO "{service}";'
+            f'GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO "{service}";'
+            f'GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO "{service}";',
+            dbname=db,
+        )
+        return f"postgresql://{service}:{password}@127.0.0.1:{self.port}/{db}"
+
+    def owner_url(self, service: str) -> str:
+        """The URL of the role that owns the service's schema (for set-up, not for work)."""
+        owner = f"{service}_owner"
+        password = self._service_password(owner)
+        return f"postgresql://{owner}:{password}@127.0.0.1:{self.port}/casetrail_{service}"
 
     def admin_url(self, dbname: str = "postgres") -> str:
         return f"postgresql://postgres:{self._secrets()['postgres']}@127.0.0.1:{self.port}/{dbname}"
@@ -1060,6 +1092,7 @@ class Stack:
         prefix = SERVICES[name]
         return {
             f"{prefix}_DATABASE_URL": self.database_url(name),
+            f"{prefix}_SCHEMA_DATABASE_URL": self.postgres.owner_url(name),
             f"{prefix}_KAFKA_BOOTSTRAP": self.kafka.bootstrap(),
             f"{prefix}_AUTH_SHARED_SECRET": self.auth_secret(),
             f"{prefix}_AUTH_ISSUER": DEV_TOKEN_ISSUER,

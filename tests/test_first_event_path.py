@@ -191,8 +191,13 @@ def test_a_record_changed_in_postgresql_is_named_by_verify(stack, wait_for):
     wait_for(lambda: len(history(stack, case_id)) >= 4)
     audit_db = stack.database_url("audit")
 
-    with psycopg.connect(audit_db) as conn, pytest.raises(psycopg.errors.RaiseException):
+    with psycopg.connect(audit_db) as conn, pytest.raises(psycopg.errors.InsufficientPrivilege):
         conn.execute("UPDATE audit_records SET envelope = envelope WHERE case_id = %s", (case_id,))
+    with (
+        psycopg.connect(stack.postgres.owner_url("audit")) as conn,
+        pytest.raises(psycopg.errors.RaiseException, match="append-only"),
+    ):
+        conn.execute("DELETE FROM audit_records WHERE case_id = %s", (case_id,))
 
     # Someone with superuser rights goes around the guard and edits the second record.
     admin = stack.postgres.admin_url(dbname="casetrail_audit")

@@ -17,11 +17,12 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture(scope="module")
 async def engine(stack):
-    url = stack.postgres.ensure_service_database("audit_store_test")
+    stack.postgres.ensure_service_database("audit_store_test")
+    url = stack.postgres.owner_url("audit_store_test")
     engine = create_async_engine("postgresql+asyncpg://" + url.split("://", 1)[1])
     async with engine.begin() as conn:
         await conn.run_sync(tables.create_all)
-        await install_append_only_guard(conn)
+        await install_append_only_guard(conn, "audit_store_test")
     yield engine
     await engine.dispose()
 

@@ -30,6 +30,7 @@ OPENED = datetime(2026, 11, 23, 15, tzinfo=UTC)  # a Monday, 10:00 in New York
 def settings(stack) -> SlaTimerSettings:
     return SlaTimerSettings(
         database_url=stack.postgres.ensure_service_database("sla_timer_scheduler_test"),
+        schema_database_url=stack.postgres.owner_url("sla_timer_scheduler_test"),
         kafka_bootstrap=stack.kafka.bootstrap(),
         auth_shared_secret=stack.auth_secret(),
     )
@@ -39,7 +40,7 @@ async def replica(settings: SlaTimerSettings) -> tuple[Service, Components]:
     service = Service(
         settings,
         title="sla-timer replica",
-        application=lambda s: SlaApplication(s.database_url, 4),
+        application=SlaApplication,
         tables=tables,
     )
     return service, await service.connect()

@@ -36,7 +36,7 @@ class ProcessRecorder(PostgresProcessRecorder):
             curs.execute(SQL(statement) if isinstance(statement, str) else statement, params)
 
 
-def postgres_env(database_url: str, pool_size: int) -> dict[str, str]:
+def postgres_env(database_url: str, pool_size: int, create_tables: bool) -> dict[str, str]:
     parts = urlsplit(database_url)
     return {
         "PERSISTENCE_MODULE": "eventsourcing.postgres",
@@ -51,7 +51,7 @@ def postgres_env(database_url: str, pool_size: int) -> dict[str, str]:
         "POSTGRES_CONNECT_TIMEOUT": "5",
         "POSTGRES_PRE_PING": "y",
         "POSTGRES_LOCK_TIMEOUT": "10",
-        "CREATE_TABLE": "y",
+        "CREATE_TABLE": "y" if create_tables else "n",
     }
 
 
@@ -111,8 +111,12 @@ def to_envelope(domain_event: DomainEventProtocol[Any], source: str) -> Envelope
 class ServiceApplication(Application[UUID]):
     """An Application whose recorder also tracks consumed positions (a process recorder)."""
 
-    def __init__(self, database_url: str, pool_size: int = 8) -> None:
-        super().__init__(env=postgres_env(database_url, pool_size))
+    def __init__(self, database_url: str, pool_size: int = 8, create_tables: bool = True) -> None:
+        super().__init__(env=postgres_env(database_url, pool_size, create_tables))
+
+    @property
+    def events_table(self) -> str:
+        return self.recorder.events_table_name
 
     def construct_recorder(self) -> Any:
         return self.factory.process_recorder()

@@ -19,6 +19,7 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import MetaData, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.pool import NullPool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from casetrail.contracts.access import PUBLIC_PATHS, Role, Route, permissions_for
@@ -30,7 +31,7 @@ from casetrail.runtime.kafka import build_producer, kafka_reachable
 from casetrail.runtime.limits import BodySizeLimit
 from casetrail.runtime.logs import configure_logging, log
 from casetrail.runtime.relay import OutboxRelay
-from casetrail.runtime.settings import ServiceSettings
+from casetrail.runtime.settings import ServiceSettings, asyncpg_url
 
 
 def _check_permission_table(app: FastAPI, permissions: dict[Route, frozenset[Role]]) -> None:
@@ -98,12 +99,12 @@ class Service:
         settings: ServiceSettings,
         *,
         title: str,
-        application: Callable[[ServiceSettings], ServiceApplication] | None = None,
+        application: type[ServiceApplication] | None = None,
         publishes_to: str | None = None,
         tables: MetaData | None = None,
         consumers: tuple[ConsumerSpec, ...] = (),
         loops: tuple[BackgroundLoop, ...] = (),
-        schema_setup: Callable[[AsyncConnection], Awaitable[None]] | None = None,
+        schema_setup: Callable[[AsyncConnection, str], Awaitable[None]] | None = None,
     ) -> None:
         self.settings = settings
         self.title = title
@@ -122,9 +123,39 @@ class Service:
             raise NotReady("the service is still connecting to PostgreSQL and Kafka")
         return self.components
 
+    async def set_up_schema(self) -> None:
+        """Creates or updates tables as the schema's owner, then narrows what the runtime
+        role may do: stored events are appended, never deleted."""
+        settings = self.settings
+        owner_url = settings.schema_database_url or settings.database_url
+        separate_owner = owner_url != settings.database_url
+        engine = create_async_engine(asyncpg_url(owner_url), poolclass=NullPool)
+        try:
+            async with engine.begin() as conn:
+                await conn.run_sync(positions_metadata.create_all)
+                if self.tables is not None:
+                    await conn.run_sync(self.tables.create_all)
+                if self.schema_setup is not None:
+                    await self.schema_setup(conn, settings.runtime_role if separate_owner else "")
+            if self.application is not None:
+                app = await asyncio.to_thread(self.application, owner_url, 1, True)
+                events_table = app.events_table
+                app.close()
+                if separate_owner:
+                    async with engine.begin() as conn:
+                        await conn.execute(
+                            text(
+                                f'REVOKE DELETE, TRUNCATE ON "{events_table}" '
+                                f'FROM "{settings.runtime_role}"'
+                            )
+                        )
+        finally:
+            await engine.dispose()
+
     async def connect(self) -> Components:
         """Opens the service's storage and Kafka producer; on failure closes what it opened."""
         settings = self.settings
+        await self.set_up_schema()
         engine = create_async_engine(
             settings.async_database_url,
             pool_size=settings.database_pool_size,
@@ -133,14 +164,10 @@ class Service:
         app: ServiceApplication | None = None
         producer = build_producer(settings.kafka_bootstrap, settings.service_name)
         try:
-            async with engine.begin() as conn:
-                await conn.run_sync(positions_metadata.create_all)
-                if self.tables is not None:
-                    await conn.run_sync(self.tables.create_all)
-                if self.schema_setup is not None:
-                    await self.schema_setup(conn)
             if self.application is not None:
-                app = await asyncio.to_thread(self.application, settings)
+                app = await asyncio.to_thread(
+                    self.application, settings.database_url, settings.database_pool_size, False
+                )
             await producer.start()
         except BaseException:
             await producer.stop()

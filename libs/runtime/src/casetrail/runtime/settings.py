@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -17,6 +17,9 @@ class ServiceSettings(BaseSettings):
     service_name: str = Field(description="name used in logs, consumer groups, CloudEvents source")
     kafka_bootstrap: str = "127.0.0.1:9092"
     database_url: str = Field(description="postgresql://user:password@host:port/database")
+    schema_database_url: str | None = Field(
+        None, description="the schema owner's URL, used only to set up tables at start"
+    )
     database_pool_size: int = Field(8, ge=1, le=100)
     policy_file: Path | None = Field(None, description="the service's policy; default ships")
     log_level: str = "INFO"
@@ -33,9 +36,11 @@ class ServiceSettings(BaseSettings):
     # committed to PostgreSQL and before its Kafka offset is committed.
     failpoint_kill_after_handling: bool = False
 
-    @field_validator("database_url")
+    @field_validator("database_url", "schema_database_url")
     @classmethod
-    def _postgres_url(cls, value: str) -> str:
+    def _postgres_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
         parts = urlsplit(value)
         if parts.scheme not in ("postgresql", "postgres") or not parts.path.strip("/"):
             raise ValueError("must look like postgresql://user:password@host:port/database")
@@ -59,4 +64,12 @@ class ServiceSettings(BaseSettings):
 
     @property
     def async_database_url(self) -> str:
-        return "postgresql+asyncpg://" + self.database_url.split("://", 1)[1]
+        return asyncpg_url(self.database_url)
+
+    @property
+    def runtime_role(self) -> str:
+        return unquote(urlsplit(self.database_url).username or "")
+
+
+def asyncpg_url(url: str) -> str:
+    return "postgresql+asyncpg://" + url.split("://", 1)[1]

@@ -87,9 +87,14 @@ APPEND_ONLY_DDL = (
 )
 
 
-async def install_append_only_guard(conn: AsyncConnection) -> None:
+async def install_append_only_guard(conn: AsyncConnection, runtime_role: str) -> None:
+    """The trigger stops everyone, the owner included; the runtime role also lacks the right."""
     for statement in APPEND_ONLY_DDL:
         await conn.execute(text(statement))
+    if runtime_role:
+        await conn.execute(
+            text(f'REVOKE UPDATE, DELETE, TRUNCATE ON audit_records FROM "{runtime_role}"')
+        )
 
 
 async def _is_recorded(conn: AsyncConnection, event_id: UUID) -> bool:

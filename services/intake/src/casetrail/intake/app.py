@@ -14,7 +14,7 @@ def create_app(settings: IntakeSettings | None = None) -> FastAPI:
     service = Service(
         settings,
         title="Casetrail intake",
-        application=lambda s: IntakeApplication(s.database_url, s.database_pool_size),
+        application=IntakeApplication,
         publishes_to=INTAKE_EVENTS,
     )
     return service.build_app(router)

@@ -18,7 +18,7 @@ def create_app(settings: RefundsSettings | None = None) -> FastAPI:
     service = Service(
         settings,
         title="Casetrail refunds",
-        application=lambda s: RefundsApplication(s.database_url, s.database_pool_size),
+        application=RefundsApplication,
         publishes_to=REFUNDS_EVENTS,
         tables=tables,
         consumers=(

@@ -27,7 +27,7 @@ def create_app(settings: SlaTimerSettings | None = None, now: Now = system_clock
     service = Service(
         settings,
         title="Casetrail SLA timer",
-        application=lambda s: SlaApplication(s.database_url, s.database_pool_size),
+        application=SlaApplication,
         publishes_to=SLA_EVENTS,
         tables=tables,
         consumers=(

@@ -18,7 +18,7 @@ def create_app(settings: TriageSettings | None = None) -> FastAPI:
     service = Service(
         settings,
         title="Casetrail triage",
-        application=lambda s: TriageApplication(s.database_url, s.database_pool_size),
+        application=TriageApplication,
         publishes_to=TRIAGE_EVENTS,
         consumers=(
             (
