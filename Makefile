@@ -5,6 +5,7 @@
 #   make stop      stop a stack left running (state in .run/)
 #   make lint      ruff check + ruff format --check
 #   make test      install, lint, pytest (tests start their own throw-away stack)
+#   make chaos     install, then a large chaos run on a throw-away stack (CHAOS_CASES=3000 ...)
 
 SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c
@@ -22,7 +23,7 @@ WORKSPACE_PACKAGES := $(shell sed -n 's/^name = "\(.*\)"/\1/p' libs/*/pyproject.
 UV_SYNC_FLAGS := --all-packages --python $(PYTHON_VERSION)$(if $(wildcard uv.lock), --frozen,) \
 	$(foreach p,$(WORKSPACE_PACKAGES),--reinstall-package $(p))
 
-.PHONY: help install uv sync infra-install run stop status lint test
+.PHONY: help install uv sync infra-install run stop status lint test chaos
 
 help:
 	@sed -n 's/^#   //p' $(firstword $(MAKEFILE_LIST))
@@ -54,3 +55,6 @@ lint: sync
 
 test: install lint
 	$(UV) run --no-sync pytest -q
+
+chaos: install
+	.venv/bin/python tests/chaos.py

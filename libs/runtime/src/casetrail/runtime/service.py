@@ -115,6 +115,7 @@ class Service:
         self.loops = loops
         self.schema_setup = schema_setup
         self.components: Components | None = None
+        self.last_readiness: dict[str, bool] = {"started": False}
         self.stopping = asyncio.Event()
         self.tasks: list[asyncio.Task[Any]] = []
 
@@ -211,7 +212,7 @@ class Service:
                 batch_size=settings.relay_batch_size,
             )
             self.tasks.append(asyncio.create_task(components.relay.run()))
-        for loop in self.loops:
+        for loop in (*self.loops, self._watch_readiness):
             self.tasks.append(asyncio.create_task(loop(components, self.stopping)))
         self.components = components
         log.info("service_started", title=self.title)
@@ -252,7 +253,28 @@ class Service:
                 kafka = await kafka_reachable(components.producer)
         except TimeoutError:
             kafka = False
-        return {"postgres": postgres, "kafka": kafka, "started": True}
+        checks = {"postgres": postgres, "kafka": kafka, "started": True}
+        self.last_readiness = checks
+        return checks
+
+    async def _watch_readiness(self, components: Components, stopping: asyncio.Event) -> None:
+        """Keeps `last_readiness` fresh, so write paths can refuse at once when a
+        dependency is down instead of each request finding out the slow way."""
+        while not stopping.is_set():
+            await self.readiness()
+            try:
+                await asyncio.wait_for(stopping.wait(), self.settings.readiness_poll_seconds)
+            except TimeoutError:
+                pass
+
+    def require_ready(self) -> None:
+        """For write paths that must not accept what cannot be carried through now."""
+        down = sorted(name for name, ok in self.last_readiness.items() if not ok)
+        if down:
+            raise NotReady(
+                "a dependency is unreachable; nothing was recorded, retry shortly",
+                unavailable=down,
+            )
 
     def build_app(self, *routers: Any) -> FastAPI:
         configure_logging(self.settings.service_name, self.settings.log_level)

@@ -24,6 +24,7 @@ class ServiceSettings(BaseSettings):
     policy_file: Path | None = Field(None, description="the service's policy; default ships")
     log_level: str = "INFO"
     max_request_bytes: int = Field(1_048_576, ge=1024, description="larger bodies get 413")
+    readiness_poll_seconds: float = Field(1.0, gt=0)
     relay_poll_seconds: float = Field(0.1, gt=0)
     relay_batch_size: int = Field(500, ge=1)
     consumer_retry_seconds: float = Field(1.0, gt=0)

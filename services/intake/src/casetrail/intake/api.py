@@ -58,14 +58,23 @@ def _store(request: Request) -> IntakeApplication:
     "/cases",
     status_code=202,
     response_model=CaseAccepted,
-    responses={409: {"description": "Idempotency-Key reused with a different body"}},
+    responses={
+        409: {"description": "Idempotency-Key reused with a different body"},
+        503: {"description": "PostgreSQL or Kafka unreachable: retry after Retry-After"},
+    },
 )
 async def open_case(
     body: OpenCaseRequest,
     request: Request,
     idempotency_key: Annotated[str | None, Header(min_length=1, max_length=200)] = None,
 ) -> Any:
-    """Records `CaseOpened` durably and answers 202; publication to Kafka follows."""
+    """Records `CaseOpened` durably and answers 202; publication to Kafka follows.
+
+    While PostgreSQL or Kafka is unreachable it answers 503 with Retry-After and records
+    nothing: the channel keeps the complaint and retries with the same Idempotency-Key.
+    """
+    service: Service = request.app.state.service
+    service.require_ready()
     store = _store(request)
     case_id = case_id_for_idempotency_key(idempotency_key) if idempotency_key else uuid4()
     case, created = await run_in_threadpool(
