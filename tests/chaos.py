@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import re
 import sys
 import time
 from collections import Counter
@@ -24,7 +25,12 @@ OPENING_EVENTS = Counter(
         "casetrail.case.opened.v1": 1,
         "casetrail.case.triaged.v1": 1,
         "casetrail.clock.started.v1": 2,
+        # Every clock runs for one minute in a chaos run, so each must breach, exactly once.
+        "casetrail.clock.breached.v1": 2,
     }
+)
+DEFAULT_SLA_POLICY = (
+    Path(__file__).resolve().parents[1] / "services/sla-timer/src/casetrail/sla_timer/policy.toml"
 )
 REFUND_EVENTS = Counter({"casetrail.refund.requested.v1": 1, "casetrail.refund.decided.v1": 1})
 
@@ -39,6 +45,7 @@ class ChaosPlan:
     refund_every: int = 5  # every n-th case also gets a refund request
     seed: int = 20261123
     settle_seconds: float = 300.0
+    work_dir: Path = Path("/tmp")
 
 
 @dataclass
@@ -133,21 +140,46 @@ async def _load(stack: Any, plan: ChaosPlan, report: ChaosReport, run: str) -> N
         await asyncio.gather(*tasks)
 
 
-async def _faults(stack: Any, plan: ChaosPlan, report: ChaosReport, rng: random.Random) -> None:
+def one_minute_clocks(work_dir: Path) -> dict[str, dict[str, str]]:
+    """The SLA timer's environment for a chaos run: the default policy, one-minute clocks."""
+    policy = re.sub(
+        r"minutes = \d+, basis = \"\w+\"",
+        'minutes = 1, basis = "calendar"',
+        DEFAULT_SLA_POLICY.read_text(),
+    )
+    path = work_dir / "chaos-sla-policy.toml"
+    path.write_text(policy)
+    return {
+        "sla_timer": {
+            "SLA_TIMER_POLICY_FILE": str(path),
+            "SLA_TIMER_SCHEDULER_POLL_SECONDS": "0.5",
+        }
+    }
+
+
+async def _faults(
+    stack: Any,
+    plan: ChaosPlan,
+    report: ChaosReport,
+    rng: random.Random,
+    service_env: dict[str, dict[str, str]],
+) -> None:
     faults = (
         ["kill"] * plan.service_kills
         + ["kafka"] * plan.kafka_restarts
         + ["postgres"] * plan.postgres_restarts
     )
     rng.shuffle(faults)
+    # Every service dies in turn before any dies twice.
+    victims = [service for _ in range(plan.service_kills) for service in rng.sample(SERVICES, 5)]
     spacing = plan.cases / plan.rate_per_second / (len(faults) + 1)
     for fault in faults:
         await asyncio.sleep(spacing)
         if fault == "kill":
-            victim = rng.choice(SERVICES)
+            victim = victims.pop(0)
             await asyncio.to_thread(stack.kill_service, victim)
             await asyncio.sleep(rng.uniform(0.5, 2.0))
-            await asyncio.to_thread(stack.start_service, victim, None, False)
+            await asyncio.to_thread(stack.start_service, victim, service_env.get(victim), False)
             report.kills += 1
             print(f"[chaos] killed and restarted {victim}", file=sys.stderr, flush=True)
         elif fault == "kafka":
@@ -204,8 +236,17 @@ async def run_chaos(stack: Any, plan: ChaosPlan) -> ChaosReport:
     rng = random.Random(plan.seed)
     report = ChaosReport()
     run = f"{plan.seed}-{int(time.time())}"
-    await asyncio.gather(_load(stack, plan, report, run), _faults(stack, plan, report, rng))
-    await _settle_and_check(stack, plan, report)
+    service_env = one_minute_clocks(plan.work_dir)
+    await asyncio.to_thread(stack.stop_service, "sla_timer")
+    await asyncio.to_thread(stack.start_service, "sla_timer", service_env["sla_timer"])
+    try:
+        await asyncio.gather(
+            _load(stack, plan, report, run), _faults(stack, plan, report, rng, service_env)
+        )
+        await _settle_and_check(stack, plan, report)
+    finally:
+        await asyncio.to_thread(stack.stop_service, "sla_timer")
+        await asyncio.to_thread(stack.start_service, "sla_timer")
     print(f"[chaos] {report.figures()}", file=sys.stderr, flush=True)
     return report
 
@@ -220,15 +261,16 @@ def main() -> int:
     assert spec and spec.loader
     infra = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(infra)
+    root = Path(tempfile.mkdtemp(prefix="casetrail-chaos-"))
+    root.chmod(0o755)
     plan = ChaosPlan(
         cases=int(os.environ.get("CHAOS_CASES", "3000")),
         rate_per_second=float(os.environ.get("CHAOS_RATE", "25")),
         service_kills=int(os.environ.get("CHAOS_KILLS", "10")),
         kafka_restarts=int(os.environ.get("CHAOS_KAFKA_RESTARTS", "3")),
         postgres_restarts=int(os.environ.get("CHAOS_POSTGRES_RESTARTS", "3")),
+        work_dir=root,
     )
-    root = Path(tempfile.mkdtemp(prefix="casetrail-chaos-"))
-    root.chmod(0o755)
     stack = infra.Stack(root, fast=False)
     try:
         stack.up()

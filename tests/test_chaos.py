@@ -19,15 +19,20 @@ def _chaos_module():
     return module
 
 
-async def test_killing_and_restarting_under_load_loses_and_doubles_nothing(stack):
+async def test_killing_and_restarting_under_load_loses_and_doubles_nothing(stack, tmp_path):
     chaos = _chaos_module()
     plan = chaos.ChaosPlan(
-        cases=300, rate_per_second=8, service_kills=3, kafka_restarts=1, postgres_restarts=1
+        cases=300,
+        rate_per_second=8,
+        service_kills=5,
+        kafka_restarts=1,
+        postgres_restarts=1,
+        work_dir=tmp_path,
     )
     report = await chaos.run_chaos(stack, plan)
     print(report.figures())
     assert len(report.accepted) == plan.cases
-    assert report.kills == 3 and report.kafka_restarts == 1 and report.postgres_restarts == 1
+    assert report.kills == 5 and report.kafka_restarts == 1 and report.postgres_restarts == 1
     assert report.lost == []
     assert report.duplicated == []
     assert report.broken_chains == []
