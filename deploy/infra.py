@@ -705,18 +705,91 @@ class Kafka:
             *args,
         ]
 
-    def _write_properties(self, broker_port: int, controller_port: int) -> None:
+    # -- SASL/SCRAM over TLS ------------------------------------------------------------
+    # Besides the plain listener the dev stack uses, the broker always offers SASL_SSL
+    # (SCRAM-SHA-256) with a self-signed certificate for 127.0.0.1, so that the services'
+    # secure client configuration is exercised against the real broker.
+
+    SCRAM_USER = "casetrail"
+
+    @property
+    def tls_dir(self) -> Path:
+        return self.dir / "tls"
+
+    @property
+    def ca_file(self) -> Path:
+        return self.tls_dir / "ca.pem"
+
+    def _secret(self, name: str) -> str:
+        path = self.dir / "secrets.json"
+        data = _read_json(path)
+        if name not in data:
+            data[name] = secrets.token_urlsafe(24)
+            _write_json(path, data, mode=0o600)
+        return str(data[name])
+
+    def sasl_bootstrap(self) -> str:
+        return f"127.0.0.1:{_read_json(self.ports_file)['kafka_sasl_ssl']}"
+
+    def sasl_credentials(self) -> tuple[str, str]:
+        return self.SCRAM_USER, self._secret("scram_password")
+
+    def _ensure_tls(self) -> None:
+        keystore = self.tls_dir / "broker.p12"
+        if keystore.exists() and self.ca_file.exists():
+            return
+        self.tls_dir.mkdir(parents=True, exist_ok=True)
+        password = self._secret("keystore_password")
+        keystore.unlink(missing_ok=True)
+        common = ["-keystore", str(keystore), "-storepass", password, "-alias", "broker"]
+        subprocess.run(
+            ["keytool", "-genkeypair", *common, "-keypass", password, "-storetype", "PKCS12",
+             "-keyalg", "RSA", "-keysize", "2048", "-validity", "3650",
+             "-dname", "CN=casetrail-dev-kafka", "-ext", "SAN=IP:127.0.0.1,DNS:localhost"],
+            check=True, capture_output=True,
+        )  # fmt: skip
+        subprocess.run(
+            ["keytool", "-exportcert", "-rfc", *common, "-file", str(self.ca_file)],
+            check=True, capture_output=True,
+        )  # fmt: skip
+
+    def _ensure_scram_user(self) -> None:
+        user, password = self.sasl_credentials()
+        proc = subprocess.run(
+            self._java(
+                "128m", "kafka.admin.ConfigCommand", "--bootstrap-server", self.bootstrap(),
+                "--alter", "--entity-type", "users", "--entity-name", user,
+                "--add-config", f"SCRAM-SHA-256=[iterations=8192,password={password}]",
+            ),
+            capture_output=True, text=True, cwd=self.dir,
+        )  # fmt: skip
+        if proc.returncode != 0:
+            raise InfraError(f"could not create the SCRAM user: {proc.stdout}{proc.stderr}")
+
+    def _write_properties(self, broker_port: int, controller_port: int, secure_port: int) -> None:
+        listeners = (
+            f"PLAINTEXT://127.0.0.1:{broker_port},CONTROLLER://127.0.0.1:{controller_port},"
+            f"SASL_SSL://127.0.0.1:{secure_port}"
+        )
         props = {
             "process.roles": "broker,controller",
             "node.id": "1",
             "controller.quorum.bootstrap.servers": f"127.0.0.1:{controller_port}",
-            "listeners": f"PLAINTEXT://127.0.0.1:{broker_port},CONTROLLER://127.0.0.1:{controller_port}",
-            "advertised.listeners": (
-                f"PLAINTEXT://127.0.0.1:{broker_port},CONTROLLER://127.0.0.1:{controller_port}"
-            ),
+            "listeners": listeners,
+            "advertised.listeners": listeners,
             "inter.broker.listener.name": "PLAINTEXT",
             "controller.listener.names": "CONTROLLER",
-            "listener.security.protocol.map": "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+            "listener.security.protocol.map": (
+                "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,SASL_SSL:SASL_SSL"
+            ),
+            "sasl.enabled.mechanisms": "SCRAM-SHA-256",
+            "listener.name.sasl_ssl.scram-sha-256.sasl.jaas.config": (
+                "org.apache.kafka.common.security.scram.ScramLoginModule required;"
+            ),
+            "ssl.keystore.type": "PKCS12",
+            "ssl.keystore.location": str(self.tls_dir / "broker.p12"),
+            "ssl.keystore.password": self._secret("keystore_password"),
+            "ssl.key.password": self._secret("keystore_password"),
             "log.dirs": str(self.datadir),
             "num.partitions": str(self.partitions),
             "default.replication.factor": "1",
@@ -765,7 +838,7 @@ class Kafka:
         if proc.returncode != 0:
             raise InfraError(f"Kafka storage format failed:\n{proc.stdout}")
 
-    def _choose_ports(self) -> tuple[int, int]:
+    def _choose_ports(self) -> tuple[int, int, int]:
         saved = _read_json(self.ports_file)
         controller = saved.get("kafka_controller")
         if controller is not None and self._formatted():
@@ -780,12 +853,19 @@ class Kafka:
                 )
         else:
             controller = free_port()
+        taken = {controller}
         broker = saved.get("kafka_broker")
-        if broker is None or int(broker) == controller or not port_is_free(int(broker)):
+        if broker is None or int(broker) in taken or not port_is_free(int(broker)):
             broker = free_port()
-            while broker == controller:
+            while broker in taken:
                 broker = free_port()
-        return int(broker), controller
+        taken.add(int(broker))
+        secure = saved.get("kafka_sasl_ssl")
+        if secure is None or int(secure) in taken or not port_is_free(int(secure)):
+            secure = free_port()
+            while secure in taken:
+                secure = free_port()
+        return int(broker), controller, int(secure)
 
     def start(self) -> None:
         """Start the broker (formatting its storage on first start) and wait until it answers
@@ -796,9 +876,12 @@ class Kafka:
         self.install()
         for d in (self.datadir, self.pidfile.parent, self.logfile.parent):
             d.mkdir(parents=True, exist_ok=True)
-        broker, controller = self._choose_ports()
-        _update_json(self.ports_file, kafka_broker=broker, kafka_controller=controller)
-        self._write_properties(broker, controller)
+        broker, controller, secure = self._choose_ports()
+        _update_json(
+            self.ports_file, kafka_broker=broker, kafka_controller=controller, kafka_sasl_ssl=secure
+        )
+        self._ensure_tls()
+        self._write_properties(broker, controller, secure)
         if not self._formatted():
             self._format()
 
@@ -820,7 +903,11 @@ class Kafka:
         except BaseException:
             self.stop()
             raise
-        _log(f"Kafka up on {self.bootstrap()} in {time.monotonic() - t0:.1f}s")
+        self._ensure_scram_user()
+        _log(
+            f"Kafka up on {self.bootstrap()} (SASL_SSL on {self.sasl_bootstrap()}) "
+            f"in {time.monotonic() - t0:.1f}s"
+        )
 
     def wait_ready(self, timeout: float = KAFKA_READY_TIMEOUT) -> None:
         deadline = time.monotonic() + timeout
@@ -1088,12 +1175,31 @@ class Stack:
             self._db_urls[name] = self.postgres.ensure_service_database(name)
         return self._db_urls[name]
 
+    def secure_kafka_env(self, name: str) -> dict[str, str]:
+        """A service's settings for reaching Kafka with SASL/SCRAM over TLS."""
+        prefix = SERVICES[name]
+        user, password = self.kafka.sasl_credentials()
+        return {
+            f"{prefix}_KAFKA_BOOTSTRAP": self.kafka.sasl_bootstrap(),
+            f"{prefix}_KAFKA_SECURITY_PROTOCOL": "SASL_SSL",
+            f"{prefix}_KAFKA_SASL_MECHANISM": "SCRAM-SHA-256",
+            f"{prefix}_KAFKA_SASL_USERNAME": user,
+            f"{prefix}_KAFKA_SASL_PASSWORD": password,
+            f"{prefix}_KAFKA_CA_FILE": str(self.kafka.ca_file),
+        }
+
     def service_env(self, name: str) -> dict[str, str]:
         prefix = SERVICES[name]
+        secure = os.environ.get("CASETRAIL_KAFKA_SECURE", "") in ("1", "true", "yes")
+        kafka = (
+            self.secure_kafka_env(name)
+            if secure
+            else {f"{prefix}_KAFKA_BOOTSTRAP": self.kafka.bootstrap()}
+        )
         return {
             f"{prefix}_DATABASE_URL": self.database_url(name),
             f"{prefix}_SCHEMA_DATABASE_URL": self.postgres.owner_url(name),
-            f"{prefix}_KAFKA_BOOTSTRAP": self.kafka.bootstrap(),
+            **kafka,
             f"{prefix}_AUTH_SHARED_SECRET": self.auth_secret(),
             f"{prefix}_AUTH_ISSUER": DEV_TOKEN_ISSUER,
             f"{prefix}_AUTH_AUDIENCE": DEV_TOKEN_AUDIENCE,
@@ -1235,6 +1341,9 @@ class Stack:
             if name in self._urls:
                 out[f"{prefix}_URL"] = self._urls[name]
         out["KAFKA_BOOTSTRAP"] = self.kafka.bootstrap()
+        out["KAFKA_SASL_SSL_BOOTSTRAP"] = self.kafka.sasl_bootstrap()
+        out["KAFKA_SASL_USERNAME"], out["KAFKA_SASL_PASSWORD"] = self.kafka.sasl_credentials()
+        out["KAFKA_CA_FILE"] = str(self.kafka.ca_file)
         for name, prefix in SERVICES.items():
             out[f"{prefix}_DATABASE_URL"] = self.database_url(name)
         out["POSTGRES_ADMIN_URL"] = self.postgres.admin_url()

@@ -16,7 +16,7 @@ import typer
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from casetrail.contracts.topics import EVENT_TOPICS, dead_letter_topic
-from casetrail.runtime.kafka import build_producer
+from casetrail.runtime.kafka import KafkaConnection, build_producer
 
 app = typer.Typer(help="Operate a Casetrail deployment.", no_args_is_help=True)
 dead_letters = typer.Typer(help="Inspect and re-drive dead-lettered events.", no_args_is_help=True)
@@ -110,7 +110,7 @@ async def _partitions(consumer: AIOKafkaConsumer, topic: str) -> set[int]:
 
 async def _redrive(bootstrap: str, topics: list[str]) -> list[DeadLetter]:
     letters = await _read(bootstrap, topics, REDRIVE_GROUP)
-    producer = build_producer(bootstrap, "casetrail-redrive")
+    producer = build_producer(KafkaConnection(bootstrap), "casetrail-redrive")
     await producer.start()
     try:
         for letter in letters:

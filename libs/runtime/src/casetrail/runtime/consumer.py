@@ -26,7 +26,7 @@ from casetrail.contracts.envelope import Envelope
 from casetrail.contracts.events import ContractError, EventData, parse
 from casetrail.runtime.eventstore import ServiceApplication, Statement
 from casetrail.runtime.faults import is_transient
-from casetrail.runtime.kafka import build_consumer, dead_letter
+from casetrail.runtime.kafka import KafkaConnection, build_consumer, dead_letter
 from casetrail.runtime.logs import log
 
 CONSUMED = Counter("casetrail_events_consumed_total", "Events handled", ["topic", "type"])
@@ -205,7 +205,7 @@ class TrackedConsumer:
     def __init__(
         self,
         *,
-        bootstrap: str,
+        kafka: KafkaConnection,
         group_id: str,
         topics: tuple[str, ...],
         handler: Handler,
@@ -214,7 +214,7 @@ class TrackedConsumer:
         kill_after_handling: bool = False,
         attempts_before_dead_letter: int = 3,
     ) -> None:
-        self.bootstrap = bootstrap
+        self.kafka = kafka
         self.group_id = group_id
         self.topics = topics
         self.handler = handler
@@ -227,7 +227,7 @@ class TrackedConsumer:
 
     async def run(self) -> None:
         while not self.stopping.is_set():
-            self.consumer = build_consumer(self.bootstrap, self.group_id, self.group_id)
+            self.consumer = build_consumer(self.kafka, self.group_id, self.group_id)
             try:
                 await self.consumer.start()
                 self.consumer.subscribe(

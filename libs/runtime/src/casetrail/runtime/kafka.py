@@ -2,15 +2,46 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any, Literal
+
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
+from aiokafka.helpers import create_ssl_context
 
 from casetrail.contracts.topics import dead_letter_topic
 
+SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
 
-def build_producer(bootstrap: str, client_id: str) -> AIOKafkaProducer:
+
+@dataclass(frozen=True)
+class KafkaConnection:
+    """Where the brokers are and how to authenticate to them (SASL/SCRAM over TLS)."""
+
+    bootstrap: str
+    security_protocol: SecurityProtocol = "PLAINTEXT"
+    sasl_mechanism: str | None = None
+    sasl_username: str | None = None
+    sasl_password: str | None = None
+    ca_file: str | None = None
+
+    def client_options(self) -> dict[str, Any]:
+        options: dict[str, Any] = {
+            "bootstrap_servers": self.bootstrap,
+            "security_protocol": self.security_protocol,
+        }
+        if self.security_protocol in ("SSL", "SASL_SSL"):
+            options["ssl_context"] = create_ssl_context(cafile=self.ca_file)
+        if self.security_protocol.startswith("SASL"):
+            options["sasl_mechanism"] = self.sasl_mechanism
+            options["sasl_plain_username"] = self.sasl_username
+            options["sasl_plain_password"] = self.sasl_password
+        return options
+
+
+def build_producer(kafka: KafkaConnection, client_id: str) -> AIOKafkaProducer:
     # Idempotence forces acks=all and keeps per-partition order across retries.
     return AIOKafkaProducer(
-        bootstrap_servers=bootstrap,
+        **kafka.client_options(),
         client_id=client_id,
         enable_idempotence=True,
         acks="all",
@@ -19,10 +50,10 @@ def build_producer(bootstrap: str, client_id: str) -> AIOKafkaProducer:
     )
 
 
-def build_consumer(bootstrap: str, group_id: str, client_id: str) -> AIOKafkaConsumer:
+def build_consumer(kafka: KafkaConnection, group_id: str, client_id: str) -> AIOKafkaConsumer:
     # Positions live in PostgreSQL with the effects; Kafka's committed offsets only show lag.
     return AIOKafkaConsumer(
-        bootstrap_servers=bootstrap,
+        **kafka.client_options(),
         group_id=group_id,
         client_id=client_id,
         enable_auto_commit=False,

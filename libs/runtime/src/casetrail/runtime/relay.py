@@ -20,7 +20,7 @@ from prometheus_client import Counter
 
 from casetrail.contracts.topics import partition_key
 from casetrail.runtime.eventstore import ServiceApplication, to_envelope
-from casetrail.runtime.kafka import build_producer
+from casetrail.runtime.kafka import KafkaConnection, build_producer
 from casetrail.runtime.logs import log
 
 RELAYED = Counter("casetrail_events_relayed_total", "Events published from the outbox", ["topic"])
@@ -32,7 +32,7 @@ class OutboxRelay:
         *,
         app: ServiceApplication,
         database_url: str,
-        bootstrap: str,
+        kafka: KafkaConnection,
         topic: str,
         source: str,
         poll_seconds: float = 0.1,
@@ -40,7 +40,7 @@ class OutboxRelay:
     ) -> None:
         self.app = app
         self.database_url = database_url
-        self.bootstrap = bootstrap
+        self.kafka = kafka
         self.topic = topic
         self.source = source
         self.poll_seconds = poll_seconds
@@ -60,7 +60,7 @@ class OutboxRelay:
                     self.database_url, autocommit=True, connect_timeout=5
                 ) as lock_connection:
                     await self._become_leader(lock_connection, lock_key)
-                    producer = build_producer(self.bootstrap, f"{self.source}/relay")
+                    producer = build_producer(self.kafka, f"{self.source}/relay")
                     await producer.start()
                     try:
                         await self._relay(producer, lock_connection)

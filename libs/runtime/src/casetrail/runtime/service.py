@@ -163,7 +163,7 @@ class Service:
             pool_pre_ping=True,
         )
         app: ServiceApplication | None = None
-        producer = build_producer(settings.kafka_bootstrap, settings.service_name)
+        producer = build_producer(settings.kafka, settings.service_name)
         try:
             if self.application is not None:
                 app = await asyncio.to_thread(
@@ -191,7 +191,7 @@ class Service:
         settings = self.settings
         for group, topics, build_handler in self.consumer_specs:
             consumer = TrackedConsumer(
-                bootstrap=settings.kafka_bootstrap,
+                kafka=settings.kafka,
                 group_id=group,
                 topics=topics,
                 handler=build_handler(components),
@@ -205,7 +205,7 @@ class Service:
             components.relay = OutboxRelay(
                 app=components.app,
                 database_url=settings.database_url,
-                bootstrap=settings.kafka_bootstrap,
+                kafka=settings.kafka,
                 topic=self.publishes_to,
                 source=settings.source,
                 poll_seconds=settings.relay_poll_seconds,

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 from urllib.parse import unquote, urlsplit
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from casetrail.runtime.kafka import KafkaConnection, SecurityProtocol
 
 
 class ServiceSettings(BaseSettings):
@@ -16,6 +19,11 @@ class ServiceSettings(BaseSettings):
 
     service_name: str = Field(description="name used in logs, consumer groups, CloudEvents source")
     kafka_bootstrap: str = "127.0.0.1:9092"
+    kafka_security_protocol: SecurityProtocol = "PLAINTEXT"
+    kafka_sasl_mechanism: Literal["SCRAM-SHA-256", "SCRAM-SHA-512"] = "SCRAM-SHA-256"
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: SecretStr | None = None
+    kafka_ca_file: Path | None = Field(None, description="CA certificate (PEM) of the brokers")
     database_url: str = Field(description="postgresql://user:password@host:port/database")
     schema_database_url: str | None = Field(
         None, description="the schema owner's URL, used only to set up tables at start"
@@ -58,6 +66,26 @@ class ServiceSettings(BaseSettings):
         if secret is not None and len(secret.get_secret_value()) < 32:
             raise ValueError("auth_shared_secret must be at least 32 characters")
         return self
+
+    @model_validator(mode="after")
+    def _sasl_credentials(self) -> ServiceSettings:
+        if self.kafka_security_protocol.startswith("SASL") and not (
+            self.kafka_sasl_username and self.kafka_sasl_password
+        ):
+            raise ValueError("SASL needs kafka_sasl_username and kafka_sasl_password")
+        return self
+
+    @property
+    def kafka(self) -> KafkaConnection:
+        password = self.kafka_sasl_password
+        return KafkaConnection(
+            bootstrap=self.kafka_bootstrap,
+            security_protocol=self.kafka_security_protocol,
+            sasl_mechanism=self.kafka_sasl_mechanism,
+            sasl_username=self.kafka_sasl_username,
+            sasl_password=password.get_secret_value() if password else None,
+            ca_file=str(self.kafka_ca_file) if self.kafka_ca_file else None,
+        )
 
     @property
     def source(self) -> str:
