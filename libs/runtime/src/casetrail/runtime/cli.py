@@ -114,9 +114,13 @@ async def _redrive(bootstrap: str, topics: list[str]) -> list[DeadLetter]:
     await producer.start()
     try:
         for letter in letters:
-            headers = [(k, v) for k, v in letter.headers.items() if not k.startswith("dlq-")] + [
-                ("dlq-redriven-from", f"{letter.topic}:{letter.partition}:{letter.offset}".encode())
-            ]
+            if letter.original_topic not in EVENT_TOPICS:
+                # Not set aside by a Casetrail consumer: there is nowhere to send it back.
+                typer.echo(f"skipped, no original topic: {json.dumps(letter.summary())}", err=True)
+                continue
+            origin = f"{letter.topic}:{letter.partition}:{letter.offset}".encode()
+            headers = [(k, v) for k, v in letter.headers.items() if not k.startswith("dlq-")]
+            headers.append(("dlq-redriven-from", origin))
             await producer.send_and_wait(
                 letter.original_topic, letter.value, key=letter.key, headers=headers
             )

@@ -18,8 +18,7 @@ import holidays
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 # A calendar with a few open hours a year is still valid; none in ten years is a mistake.
 SEARCH_DAYS = 3660
-HOLIDAY_YEARS_BACK = 5
-HOLIDAY_YEARS_AHEAD = 15
+PRELOADED_HOLIDAY_YEARS = range(2015, 2051)
 
 
 class CalendarError(ValueError):
@@ -55,12 +54,9 @@ class BusinessCalendar:
     def public_holidays(self) -> holidays.HolidayBase | None:
         if not self.holiday_country:
             return None
-        # Filled once for the years in use: lazily growing it is not safe across threads.
-        this_year = datetime.now(UTC).year
+        # Filled once for the years in use: growing it lazily is not safe across threads.
         return holidays.country_holidays(
-            self.holiday_country,
-            subdiv=self.holiday_subdivision,
-            years=range(this_year - HOLIDAY_YEARS_BACK, this_year + HOLIDAY_YEARS_AHEAD),
+            self.holiday_country, subdiv=self.holiday_subdivision, years=PRELOADED_HOLIDAY_YEARS
         )
 
     def is_holiday(self, day: date) -> bool:
