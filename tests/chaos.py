@@ -116,7 +116,6 @@ async def _open_case(
         "amount": {"amount_minor": 1_500 + n, "currency": "USD"},
         "reason": "not_satisfied",
         "usage": {"logged_in": False, "reports_pulled": False, "build_it_used": False},
-        "requested_by": "chaos-agent",
     }
 
     async def request_refund(client: httpx.AsyncClient) -> httpx.Response:

@@ -91,7 +91,6 @@ def test_a_case_travels_through_all_five_services(stack, wait_for):
         "amount": {"amount_minor": 25_000, "currency": "USD"},
         "reason": "not_satisfied",
         "usage": {"logged_in": True, "reports_pulled": False, "build_it_used": False},
-        "requested_by": "agent-7",
     }
     agent = stack.auth_headers("agent")
     decided = wait_for(

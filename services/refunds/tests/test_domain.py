@@ -1,9 +1,17 @@
 from datetime import UTC, datetime, timedelta
+from uuid import uuid4
 
 import pytest
 
 from casetrail.contracts.events import RefundOutcome, RefundReason, UsageFacts
-from casetrail.refunds.domain import RefundFacts, UnsupportedCurrency, decide_refund
+from casetrail.refunds.domain import (
+    NotAwaitingReview,
+    Refund,
+    RefundFacts,
+    ReviewNotPermitted,
+    UnsupportedCurrency,
+    decide_refund,
+)
 from casetrail.refunds.policy import load_policy
 
 POLICY = load_policy()
@@ -93,3 +101,52 @@ def test_a_charge_older_than_the_window_is_refused():
 def test_a_currency_without_policy_is_refused_clearly():
     with pytest.raises(UnsupportedCurrency):
         decide_refund(facts(currency="JPY"), POLICY)
+
+
+def test_a_nod_credit_over_500_needs_leadership():
+    decision = decide_refund(facts(amount=50_001, nod_case=True), POLICY)
+    assert decision.reviewer_role == "leadership"
+    assert "REF-NOD-LEADERSHIP" in decision.rules_fired
+    assert decide_refund(facts(amount=50_001), POLICY).reviewer_role == "supervisor"
+
+
+def held_refund(amount=25_000, nod_case=False, requested_by="agent-1"):
+    case_facts = facts(amount=amount, nod_case=nod_case)
+    refund = Refund(
+        case_id=uuid4(), refund_id=uuid4(), amount={"amount_minor": amount, "currency": "USD"},
+        reason="not_satisfied", usage=NO_USAGE.model_dump(), cancellation_evidence=False,
+        issue_resolved=False, goodwill_declined=False, threat=False, charged_at=None,
+        requested_by=requested_by, requested_at=NOW, request_fingerprint="f",
+        correlation_id=uuid4(), causation_id=None,
+    )  # fmt: skip
+    refund.record_decision(decide_refund(case_facts, POLICY), POLICY.version, NOW)
+    return refund
+
+
+def test_only_a_supervisor_settles_a_refund_held_for_a_supervisor():
+    refund = held_refund()
+    with pytest.raises(ReviewNotPermitted):
+        refund.review(approve=True, reviewer="lead-1", roles={"agent"}, reason="ok", now=NOW)
+    refund.review(approve=True, reviewer="sup-1", roles={"supervisor"}, reason="ok", now=NOW)
+    assert refund.outcome == "approved" and refund.reviewed_by == "sup-1"
+
+
+def test_nobody_reviews_their_own_request():
+    refund = held_refund(requested_by="sup-1")
+    with pytest.raises(ReviewNotPermitted, match="own request"):
+        refund.review(approve=True, reviewer="sup-1", roles={"supervisor"}, reason="x", now=NOW)
+
+
+def test_a_nod_credit_held_for_leadership_refuses_a_supervisor():
+    refund = held_refund(amount=60_000, nod_case=True)
+    with pytest.raises(ReviewNotPermitted, match="leadership"):
+        refund.review(approve=True, reviewer="sup-1", roles={"supervisor"}, reason="x", now=NOW)
+    refund.review(approve=False, reviewer="vp-1", roles={"leadership"}, reason="no", now=NOW)
+    assert refund.outcome == "refused"
+
+
+def test_a_settled_refund_cannot_be_reviewed_again():
+    refund = held_refund()
+    refund.review(approve=True, reviewer="sup-1", roles={"supervisor"}, reason="ok", now=NOW)
+    with pytest.raises(NotAwaitingReview):
+        refund.review(approve=False, reviewer="sup-2", roles={"supervisor"}, reason="x", now=NOW)

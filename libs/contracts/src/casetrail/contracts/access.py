@@ -46,6 +46,8 @@ PERMISSIONS: Final[dict[str, dict[Route, frozenset[Role]]]] = {
     "refunds": {
         ("POST", "/v1/cases/{case_id}/refunds"): STAFF,
         ("GET", "/v1/refunds/{refund_id}"): CASE_READERS,
+        # Which of the two may settle a given refund is the refund policy's call.
+        ("POST", "/v1/refunds/{refund_id}/review"): frozenset({Role.SUPERVISOR, Role.LEADERSHIP}),
     },
     "audit": {
         ("GET", "/v1/cases/{case_id}/history"): OVERSIGHT,

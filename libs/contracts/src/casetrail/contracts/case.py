@@ -111,6 +111,12 @@ def evolve(state: CaseState | None, envelope: Envelope) -> CaseState:
             return replace(
                 current, refunds=refunds, rules_fired=current.rules_fired + data.rules_fired
             )
+        case ev.RefundReviewed():
+            refunds = dict(current.refunds)
+            held = refunds[str(data.refund_id)]
+            outcome = "approved" if data.approved else "refused"
+            refunds[str(data.refund_id)] = replace(held, outcome=outcome)
+            return replace(current, refunds=refunds)
     return current
 
 

@@ -203,6 +203,19 @@ class RefundDecided(EventData):
     decided_at: AwareDatetime
 
 
+class RefundReviewed(EventData):
+    """A person with the required role approved or rejected a refund held for review."""
+
+    TYPE = "casetrail.refund.reviewed.v1"
+
+    refund_id: UUID
+    approved: bool
+    reviewed_by: str
+    reviewer_role: Literal["supervisor", "leadership"]
+    reason: str = Field(min_length=1, max_length=2000)
+    reviewed_at: AwareDatetime
+
+
 EVENT_TYPES: dict[str, type[EventData]] = {
     model.TYPE: model
     for model in (
@@ -212,6 +225,7 @@ EVENT_TYPES: dict[str, type[EventData]] = {
         ClockBreached,
         RefundRequested,
         RefundDecided,
+        RefundReviewed,
     )
 }
 

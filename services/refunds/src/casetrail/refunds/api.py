@@ -31,7 +31,13 @@ class RefundRequest(BaseModel):
     goodwill_declined: bool = False
     threat: bool = False
     charged_at: AwareDatetime | None = None
-    requested_by: str = Field(min_length=1, max_length=200)
+
+
+class ReviewRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    approve: bool
+    reason: str = Field(min_length=1, max_length=2000, description="why, for the record")
 
 
 class RefundView(BaseModel):
@@ -41,6 +47,8 @@ class RefundView(BaseModel):
     reason: RefundReason
     outcome: RefundOutcome
     reviewer_role: str | None
+    reviewed_by: str | None
+    requested_by: str
     rules_fired: list[str]
 
 
@@ -52,6 +60,8 @@ def _view(refund: Any) -> RefundView:
         reason=RefundReason(refund.reason),
         outcome=RefundOutcome(refund.outcome),
         reviewer_role=refund.reviewer_role,
+        reviewed_by=refund.reviewed_by,
+        requested_by=refund.requested_by,
         rules_fired=refund.rules_fired,
     )
 
@@ -95,13 +105,14 @@ async def request_refund(
         threat=body.threat,
         charged_at=body.charged_at,
         requested_at=now,
+        nod_case=case.channel == "nod",
     )
     refund, _ = await run_in_threadpool(
         lambda: app.request_refund(
             refund_id=refund_id,
             case=case,
             facts=facts,
-            requested_by=body.requested_by,
+            requested_by=request.state.principal.subject,
             request_fingerprint=fingerprint(body.model_dump(mode="json")),
             policy=request.app.state.policy,
             now=now,
@@ -116,4 +127,26 @@ async def read_refund(refund_id: UUID, request: Request) -> Any:
     refund = await run_in_threadpool(app.refund, refund_id)
     if refund is None:
         raise NotFound("no such refund", refund_id=str(refund_id))
+    return _view(refund)
+
+
+@router.post(
+    "/refunds/{refund_id}/review",
+    response_model=RefundView,
+    responses={403: {"description": "wrong reviewer"}, 409: {"description": "not held"}},
+)
+async def review_refund(refund_id: UUID, body: ReviewRequest, request: Request) -> Any:
+    """Approves or rejects a refund held for review, as the caller named in the token."""
+    _, app = _parts(request)
+    principal = request.state.principal
+    refund = await run_in_threadpool(
+        lambda: app.review_refund(
+            refund_id,
+            approve=body.approve,
+            reviewer=principal.subject,
+            roles={role.value for role in principal.roles},
+            reason=body.reason,
+            now=datetime.now(UTC),
+        )
+    )
     return _view(refund)

@@ -23,6 +23,16 @@ FEATURE_OR_TECHNICAL = {
 CANCELLATION_FAILED = {RefundReason.CHARGED_AFTER_CANCEL, RefundReason.CANCELLED_ON_DUE_DATE}
 
 
+class NotAwaitingReview(DomainError):
+    status_code = 409
+    code = "not_awaiting_review"
+
+
+class ReviewNotPermitted(DomainError):
+    status_code = 403
+    code = "review_not_permitted"
+
+
 class UnsupportedCurrency(DomainError):
     status_code = 422
     code = "unsupported_currency"
@@ -40,6 +50,7 @@ class RefundFacts:
     threat: bool
     charged_at: datetime | None
     requested_at: datetime
+    nod_case: bool = False
 
 
 @dataclass(frozen=True)
@@ -97,17 +108,21 @@ def decide_refund(facts: RefundFacts, policy: RefundPolicy) -> Decision:
     if decision.outcome is not RefundOutcome.APPROVED:
         return decision
     review_rules = []
+    reviewer = "supervisor"
     if facts.amount_minor > limits.supervisor_review_over_minor:
         review_rules.append("REF-REVIEW-OVER-LIMIT")
     if facts.threat:
         review_rules.append("REF-REVIEW-THREAT")
+    if facts.nod_case and facts.amount_minor > limits.nod_leadership_over_minor:
+        review_rules.append("REF-NOD-LEADERSHIP")
+        reviewer = "leadership"
     if review_rules:
         return Decision(
             RefundOutcome.PENDING_REVIEW,
             decision.kind,
             decision.downgrade_to_basic,
             decision.plan_correction,
-            "supervisor",
+            reviewer,
             decision.rules_fired + tuple(review_rules),
         )
     return decision
@@ -150,6 +165,7 @@ class Refund(Aggregate):
         self.outcome: str | None = None
         self.reviewer_role: str | None = None
         self.rules_fired: list[str] = []
+        self.reviewed_by: str | None = None
 
     def record_decision(self, decision: Decision, policy_version: str, now: datetime) -> None:
         self._decided(
@@ -188,6 +204,51 @@ class Refund(Aggregate):
         self.reviewer_role = reviewer_role
         self.rules_fired = rules_fired
 
+    def review(
+        self, *, approve: bool, reviewer: str, roles: set[str], reason: str, now: datetime
+    ) -> None:
+        """A supervisor (or, where the policy says so, leadership) settles a held refund;
+        never the person who asked for it."""
+        if self.outcome != RefundOutcome.PENDING_REVIEW.value:
+            raise NotAwaitingReview("this refund is not waiting for a review", outcome=self.outcome)
+        assert self.reviewer_role is not None
+        if self.reviewer_role not in roles:
+            raise ReviewNotPermitted(
+                f"this refund needs a {self.reviewer_role}'s review",
+                required_role=self.reviewer_role,
+            )
+        if reviewer == self.requested_by:
+            raise ReviewNotPermitted("nobody reviews their own request", required_role=None)
+        self._reviewed(
+            case_id=self.case_id,
+            refund_id=self.id,
+            approved=approve,
+            reviewed_by=reviewer,
+            reviewer_role=self.reviewer_role,
+            reason=reason,
+            reviewed_at=now,
+            correlation_id=self.correlation_id,
+            causation_id=event_id(type(self).__name__, self.id, 2),
+        )
+
+    @event("Reviewed")
+    def _reviewed(
+        self,
+        *,
+        case_id: UUID,
+        refund_id: UUID,
+        approved: bool,
+        reviewed_by: str,
+        reviewer_role: str,
+        reason: str,
+        reviewed_at: datetime,
+        correlation_id: UUID,
+        causation_id: UUID | None,
+    ) -> None:
+        self.outcome = (RefundOutcome.APPROVED if approved else RefundOutcome.REFUSED).value
+        self.reviewed_by = reviewed_by
+
 
 publish(Refund.Requested, contract.RefundRequested)
 publish(Refund.Decided, contract.RefundDecided)
+publish(Refund.Reviewed, contract.RefundReviewed)

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from casetrail.refunds.domain import Refund, RefundFacts, decide_refund
 from casetrail.refunds.policy import RefundPolicy
 from casetrail.runtime.eventstore import ServiceApplication
-from casetrail.runtime.service import DomainError
+from casetrail.runtime.service import DomainError, NotFound
 
 tables = MetaData()
 known_cases = Table(
@@ -33,6 +33,7 @@ class KnownCase:
     case_id: UUID
     opened_event_id: UUID
     correlation_id: UUID
+    channel: str
 
 
 async def known_case(conn: AsyncConnection, case_id: UUID) -> KnownCase | None:
@@ -41,7 +42,10 @@ async def known_case(conn: AsyncConnection, case_id: UUID) -> KnownCase | None:
         return None
     # asyncpg hands back its own UUID type; the event store wants the standard one.
     return KnownCase(
-        UUID(str(row.case_id)), UUID(str(row.opened_event_id)), UUID(str(row.correlation_id))
+        UUID(str(row.case_id)),
+        UUID(str(row.opened_event_id)),
+        UUID(str(row.correlation_id)),
+        row.channel,
     )
 
 
@@ -100,3 +104,25 @@ class RefundsApplication(ServiceApplication):
                 ) from None
             return existing, False
         return refund, True
+
+    def review_refund(
+        self,
+        refund_id: UUID,
+        *,
+        approve: bool,
+        reviewer: str,
+        roles: set[str],
+        reason: str,
+        now: datetime,
+    ) -> Refund:
+        for _ in range(3):
+            refund = self.refund(refund_id)
+            if refund is None:
+                raise NotFound("no such refund", refund_id=str(refund_id))
+            refund.review(approve=approve, reviewer=reviewer, roles=roles, reason=reason, now=now)
+            try:
+                self.save(refund)
+            except IntegrityError:
+                continue  # reviewed concurrently: look again, and refuse if it is settled
+            return refund
+        raise DomainError("the refund changed while it was being reviewed; retry")
