@@ -23,7 +23,6 @@ dead_letters = typer.Typer(help="Inspect and re-drive dead-lettered events.", no
 app.add_typer(dead_letters, name="dead-letters")
 
 REDRIVE_GROUP = "casetrail-redrive"
-Bootstrap = Annotated[str, typer.Option(envvar="KAFKA_BOOTSTRAP", help="Kafka bootstrap servers")]
 Topics = Annotated[
     list[str] | None, typer.Option("--topic", help="event topic (repeatable); default: all")
 ]
@@ -56,10 +55,10 @@ class DeadLetter:
         }
 
 
-async def _read(bootstrap: str, topics: list[str], group: str | None) -> list[DeadLetter]:
+async def _read(kafka: KafkaConnection, topics: list[str], group: str | None) -> list[DeadLetter]:
     """Everything in the dead-letter topics; with a group, only what it has not handled."""
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap,
+        **kafka.client_options(),
         group_id=group,
         enable_auto_commit=False,
         auto_offset_reset="earliest",
@@ -108,9 +107,9 @@ async def _partitions(consumer: AIOKafkaConsumer, topic: str) -> set[int]:
     return consumer.partitions_for_topic(topic) or set()
 
 
-async def _redrive(bootstrap: str, topics: list[str]) -> list[DeadLetter]:
-    letters = await _read(bootstrap, topics, REDRIVE_GROUP)
-    producer = build_producer(KafkaConnection(bootstrap), "casetrail-redrive")
+async def _redrive(kafka: KafkaConnection, topics: list[str]) -> list[DeadLetter]:
+    letters = await _read(kafka, topics, REDRIVE_GROUP)
+    producer = build_producer(kafka, "casetrail-redrive")
     await producer.start()
     try:
         for letter in letters:
@@ -127,15 +126,15 @@ async def _redrive(bootstrap: str, topics: list[str]) -> list[DeadLetter]:
     finally:
         await producer.stop()
     # Remember what went back only after it was acknowledged: a crash re-drives, never drops.
-    await _commit(bootstrap, letters)
+    await _commit(kafka, letters)
     return letters
 
 
-async def _commit(bootstrap: str, letters: list[DeadLetter]) -> None:
+async def _commit(kafka: KafkaConnection, letters: list[DeadLetter]) -> None:
     if not letters:
         return
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap, group_id=REDRIVE_GROUP, enable_auto_commit=False
+        **kafka.client_options(), group_id=REDRIVE_GROUP, enable_auto_commit=False
     )
     await consumer.start()
     try:
@@ -157,15 +156,39 @@ def _dead_letter_topics(topics: list[str] | None) -> list[str]:
     return [dead_letter_topic(topic) for topic in chosen]
 
 
+@dead_letters.callback()
+def connect(
+    context: typer.Context,
+    bootstrap: Annotated[str, typer.Option(envvar="KAFKA_BOOTSTRAP")],
+    security_protocol: Annotated[
+        str, typer.Option(envvar="KAFKA_SECURITY_PROTOCOL", help="PLAINTEXT or SASL_SSL")
+    ] = "PLAINTEXT",
+    sasl_username: Annotated[str | None, typer.Option(envvar="KAFKA_SASL_USERNAME")] = None,
+    sasl_password: Annotated[str | None, typer.Option(envvar="KAFKA_SASL_PASSWORD")] = None,
+    ca_file: Annotated[str | None, typer.Option(envvar="KAFKA_CA_FILE")] = None,
+) -> None:
+    """Where the brokers are, and how to authenticate (SCRAM-SHA-256 over TLS)."""
+    if security_protocol not in ("PLAINTEXT", "SASL_SSL"):
+        raise typer.BadParameter("PLAINTEXT or SASL_SSL", param_hint="--security-protocol")
+    context.obj = KafkaConnection(
+        bootstrap=bootstrap,
+        security_protocol=security_protocol,  # type: ignore[arg-type]
+        sasl_mechanism="SCRAM-SHA-256",
+        sasl_username=sasl_username,
+        sasl_password=sasl_password,
+        ca_file=ca_file,
+    )
+
+
 @dead_letters.command("list")
 def list_dead_letters(
-    bootstrap: Bootstrap,
+    context: typer.Context,
     topic: Topics = None,
     pending: Annotated[bool, typer.Option(help="only those not yet re-driven")] = False,
 ) -> None:
     """Print each dead letter as a JSON line: where it was, who set it aside, and why."""
     letters = asyncio.run(
-        _read(bootstrap, _dead_letter_topics(topic), REDRIVE_GROUP if pending else None)
+        _read(context.obj, _dead_letter_topics(topic), REDRIVE_GROUP if pending else None)
     )
     for letter in letters:
         typer.echo(json.dumps(letter.summary()))
@@ -173,9 +196,9 @@ def list_dead_letters(
 
 
 @dead_letters.command("redrive")
-def redrive_dead_letters(bootstrap: Bootstrap, topic: Topics = None) -> None:
+def redrive_dead_letters(context: typer.Context, topic: Topics = None) -> None:
     """Send every dead letter not yet re-driven back to its original topic, once."""
-    letters = asyncio.run(_redrive(bootstrap, _dead_letter_topics(topic)))
+    letters = asyncio.run(_redrive(context.obj, _dead_letter_topics(topic)))
     for letter in letters:
         typer.echo(json.dumps(letter.summary()))
     typer.echo(f"{len(letters)} dead letters re-driven", err=True)
