@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-from uuid import UUID, uuid4
+from uuid import uuid4
 
 import pytest
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from casetrail.audit.domain import verify_chain
 from casetrail.audit.store import chain_of, install_append_only_guard, record_event, tables
-from casetrail.contracts.envelope import Envelope
 
 pytestmark = pytest.mark.integration
 
@@ -27,26 +25,12 @@ async def engine(stack):
     await engine.dispose()
 
 
-def event(case_id: UUID, event_type: str, cause: Envelope | None) -> Envelope:
-    return Envelope(
-        id=uuid4(),
-        source="/test",
-        type=event_type,
-        time=datetime(2026, 11, 23, tzinfo=UTC),
-        subject=case_id,
-        correlationid=case_id,
-        causationid=cause.id if cause else None,
-        sequence=1,
-        data={"case_id": str(case_id)},
-    )
-
-
-async def test_events_arriving_before_their_causes_are_recorded_after_them(engine):
+async def test_events_arriving_before_their_causes_are_recorded_after_them(engine, new_event):
     case_id = uuid4()
-    opened = event(case_id, "casetrail.case.opened.v1", None)
-    triaged = event(case_id, "casetrail.case.triaged.v1", opened)
-    clock = event(case_id, "casetrail.clock.started.v1", triaged)
-    refund = event(case_id, "casetrail.refund.requested.v1", None)  # caused by an agent
+    opened = new_event(case_id, "casetrail.case.opened.v1", None)
+    triaged = new_event(case_id, "casetrail.case.triaged.v1", opened)
+    clock = new_event(case_id, "casetrail.clock.started.v1", triaged)
+    refund = new_event(case_id, "casetrail.refund.requested.v1", None)  # caused by an agent
 
     outcomes = []
     for offset, envelope in enumerate([clock, refund, triaged, opened, triaged]):
