@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from casetrail.audit.domain import verify_chain
 from casetrail.audit.store import chain_of, install_append_only_guard, record_event, tables
+from casetrail.runtime.settings import asyncpg_url
 
 pytestmark = pytest.mark.integration
 
@@ -17,7 +18,7 @@ pytestmark = pytest.mark.integration
 async def engine(stack):
     stack.postgres.ensure_service_database("audit_store_test")
     url = stack.postgres.owner_url("audit_store_test")
-    engine = create_async_engine("postgresql+asyncpg://" + url.split("://", 1)[1])
+    engine = create_async_engine(asyncpg_url(url))
     async with engine.begin() as conn:
         await conn.run_sync(tables.create_all)
         await install_append_only_guard(conn, "audit_store_test")

@@ -47,7 +47,6 @@ class OutboxRelay:
         self.batch_size = batch_size
         self.position_name = f"outbox:{topic}"
         self.stopping = asyncio.Event()
-        self.is_leader = False
 
     async def stop(self) -> None:
         self.stopping.set()
@@ -72,8 +71,6 @@ class OutboxRelay:
             except Exception as error:
                 log.warning("relay_restarting", topic=self.topic, error=repr(error))
                 await asyncio.sleep(1.0)
-            finally:
-                self.is_leader = False
 
     async def _become_leader(self, connection: psycopg.AsyncConnection, key: int) -> None:
         while not self.stopping.is_set():
@@ -81,7 +78,6 @@ class OutboxRelay:
                 await connection.execute("SELECT pg_try_advisory_lock(%s)", (key,))
             ).fetchone()
             if row and row[0]:
-                self.is_leader = True
                 log.info("relay_leader", topic=self.topic)
                 return
             await asyncio.sleep(1.0)

@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -89,6 +89,25 @@ class Components:
 
 ConsumerSpec = tuple[str, tuple[str, ...], Callable[["Components"], Handler]]
 BackgroundLoop = Callable[["Components", asyncio.Event], Awaitable[None]]
+
+
+App = TypeVar("App", bound=ServiceApplication)
+
+
+def service_of(request: Request) -> Service:
+    return request.app.state.service  # type: ignore[no-any-return]
+
+
+def components_of(request: Request) -> Components:
+    """What the running service holds; 503 while it is still connecting."""
+    return service_of(request).require()
+
+
+def application_of(request: Request, kind: type[App]) -> App:
+    app = components_of(request).app
+    if not isinstance(app, kind):
+        raise TypeError(f"this service's event store is not a {kind.__name__}")
+    return app
 
 
 class Service:

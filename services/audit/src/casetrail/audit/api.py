@@ -12,7 +12,7 @@ from pydantic import BaseModel
 
 from casetrail.audit.domain import verify_chain
 from casetrail.audit.store import case_history, chain_of
-from casetrail.runtime.service import NotFound, Service
+from casetrail.runtime.service import NotFound, components_of
 
 router = APIRouter(prefix="/v1", tags=["audit"])
 
@@ -48,10 +48,6 @@ class Verification(BaseModel):
     first_bad_record: ChainBreakView | None
 
 
-def _service(request: Request) -> Service:
-    return request.app.state.service
-
-
 @router.get("/cases/{case_id}/history", response_model=History)
 async def read_history(
     case_id: UUID,
@@ -59,7 +55,7 @@ async def read_history(
     after: int = Query(0, ge=0, le=2**31 - 1, description="records after this sequence number"),
     limit: int = Query(100, ge=1, le=1000),
 ) -> Any:
-    async with _service(request).require().engine.connect() as conn:
+    async with components_of(request).engine.connect() as conn:
         rows = await case_history(conn, case_id, after, limit + 1)
     if not rows and after == 0:
         raise NotFound("audit has recorded nothing for this case", case_id=str(case_id))
@@ -85,7 +81,7 @@ async def read_history(
 
 @router.get("/cases/{case_id}/verify", response_model=Verification)
 async def verify(case_id: UUID, request: Request) -> Any:
-    async with _service(request).require().engine.connect() as conn:
+    async with components_of(request).engine.connect() as conn:
         chain, head_length = await chain_of(conn, case_id)
     if not chain and head_length is None:
         raise NotFound("audit has recorded nothing for this case", case_id=str(case_id))

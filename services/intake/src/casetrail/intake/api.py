@@ -15,7 +15,7 @@ from casetrail.contracts.envelope import fingerprint
 from casetrail.contracts.events import AttachmentRef, Channel
 from casetrail.intake.domain import case_id_for_idempotency_key
 from casetrail.intake.store import IntakeApplication
-from casetrail.runtime.service import NotFound, Service
+from casetrail.runtime.service import NotFound, application_of, service_of
 
 router = APIRouter(prefix="/v1", tags=["cases"])
 
@@ -47,13 +47,6 @@ class IntakeCaseView(BaseModel):
     attachments: list[AttachmentRef]
 
 
-def _store(request: Request) -> IntakeApplication:
-    service: Service = request.app.state.service
-    app = service.require().app
-    assert isinstance(app, IntakeApplication)
-    return app
-
-
 @router.post(
     "/cases",
     status_code=202,
@@ -73,9 +66,8 @@ async def open_case(
     While PostgreSQL or Kafka is unreachable it answers 503 with Retry-After and records
     nothing: the channel keeps the complaint and retries with the same Idempotency-Key.
     """
-    service: Service = request.app.state.service
-    service.require_ready()
-    store = _store(request)
+    service_of(request).require_ready()
+    store = application_of(request, IntakeApplication)
     case_id = case_id_for_idempotency_key(idempotency_key) if idempotency_key else uuid4()
     case, created = await run_in_threadpool(
         store.open_case,
@@ -96,7 +88,7 @@ async def open_case(
 
 @router.get("/cases/{case_id}", response_model=IntakeCaseView)
 async def read_case(case_id: UUID, request: Request) -> Any:
-    case = await run_in_threadpool(_store(request).case, case_id)
+    case = await run_in_threadpool(application_of(request, IntakeApplication).case, case_id)
     if case is None:
         raise NotFound("no such case", case_id=str(case_id))
     return IntakeCaseView(

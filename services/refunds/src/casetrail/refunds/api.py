@@ -15,7 +15,7 @@ from casetrail.contracts.envelope import fingerprint
 from casetrail.contracts.events import Money, RefundOutcome, RefundReason, UsageFacts
 from casetrail.refunds.domain import RefundFacts
 from casetrail.refunds.store import RefundsApplication, known_case
-from casetrail.runtime.service import NotFound, Service
+from casetrail.runtime.service import NotFound, application_of, components_of
 
 router = APIRouter(prefix="/v1", tags=["refunds"])
 
@@ -66,13 +66,6 @@ def _view(refund: Any) -> RefundView:
     )
 
 
-def _parts(request: Request) -> tuple[Service, RefundsApplication]:
-    service: Service = request.app.state.service
-    app = service.require().app
-    assert isinstance(app, RefundsApplication)
-    return service, app
-
-
 @router.post("/cases/{case_id}/refunds", status_code=202, response_model=RefundView)
 async def request_refund(
     case_id: UUID,
@@ -81,8 +74,8 @@ async def request_refund(
     idempotency_key: Annotated[str | None, Header(min_length=1, max_length=200)] = None,
 ) -> Any:
     """Records `RefundRequested` and the policy's `RefundDecided` together."""
-    service, app = _parts(request)
-    async with service.require().engine.connect() as conn:
+    app = application_of(request, RefundsApplication)
+    async with components_of(request).engine.connect() as conn:
         case = await known_case(conn, case_id)
     if case is None:
         raise NotFound(
@@ -123,7 +116,7 @@ async def request_refund(
 
 @router.get("/refunds/{refund_id}", response_model=RefundView)
 async def read_refund(refund_id: UUID, request: Request) -> Any:
-    _, app = _parts(request)
+    app = application_of(request, RefundsApplication)
     refund = await run_in_threadpool(app.refund, refund_id)
     if refund is None:
         raise NotFound("no such refund", refund_id=str(refund_id))
@@ -137,7 +130,7 @@ async def read_refund(refund_id: UUID, request: Request) -> Any:
 )
 async def review_refund(refund_id: UUID, body: ReviewRequest, request: Request) -> Any:
     """Approves or rejects a refund held for review, as the caller named in the token."""
-    _, app = _parts(request)
+    app = application_of(request, RefundsApplication)
     principal = request.state.principal
     refund = await run_in_threadpool(
         lambda: app.review_refund(

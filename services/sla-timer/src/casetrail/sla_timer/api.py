@@ -12,7 +12,7 @@ from pydantic import BaseModel
 from sqlalchemy import select
 
 from casetrail.contracts.events import ClockKind
-from casetrail.runtime.service import NotFound, Service
+from casetrail.runtime.service import NotFound, application_of, components_of
 from casetrail.sla_timer.store import SlaApplication, timers
 
 router = APIRouter(prefix="/v1", tags=["clocks"])
@@ -33,10 +33,8 @@ class ClockView(BaseModel):
 
 @router.get("/cases/{case_id}/clocks", response_model=list[ClockView])
 async def read_clocks(case_id: UUID, request: Request) -> Any:
-    service: Service = request.app.state.service
-    components = service.require()
-    app = components.app
-    assert isinstance(app, SlaApplication)
+    components = components_of(request)
+    app = application_of(request, SlaApplication)
     async with components.engine.connect() as conn:
         clock_ids = (
             (await conn.execute(select(timers.c.clock_id).where(timers.c.case_id == case_id)))

@@ -10,7 +10,7 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel
 
 from casetrail.contracts.events import CaseType, Channel, Severity
-from casetrail.runtime.service import NotFound, Service
+from casetrail.runtime.service import NotFound, application_of
 from casetrail.triage.store import TriageApplication
 
 router = APIRouter(prefix="/v1", tags=["triage"])
@@ -29,9 +29,7 @@ class TriageView(BaseModel):
 
 @router.get("/cases/{case_id}/triage", response_model=TriageView)
 async def read_triage(case_id: UUID, request: Request) -> Any:
-    service: Service = request.app.state.service
-    app = service.require().app
-    assert isinstance(app, TriageApplication)
+    app = application_of(request, TriageApplication)
     record = await run_in_threadpool(app.triage_of, case_id)
     if record is None:
         raise NotFound("this case has not been triaged", case_id=str(case_id))
