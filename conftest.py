@@ -30,6 +30,20 @@ def _load_infra() -> Any:
 
 
 @pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """The real third-party data the project tests against, kept outside the repository."""
+    candidates = [
+        os.environ.get("CASETRAIL_SHARED_DATA"),
+        REPO.parent / "shared" / "data",
+        "/work/shared/data",
+    ]
+    for candidate in candidates:
+        if candidate and (Path(candidate) / "cfpb").is_dir():
+            return Path(candidate)
+    pytest.fail("shared test data not found: set CASETRAIL_SHARED_DATA to its folder")
+
+
+@pytest.fixture(scope="session")
 def infra() -> Any:
     return _load_infra()
 
