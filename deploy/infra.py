@@ -1203,15 +1203,30 @@ class Stack:
             f"{prefix}_AUTH_SHARED_SECRET": self.auth_secret(),
             f"{prefix}_AUTH_ISSUER": DEV_TOKEN_ISSUER,
             f"{prefix}_AUTH_AUDIENCE": DEV_TOKEN_AUDIENCE,
+            **(self.provider_env() if name == "intake" else {}),
         }
 
     def auth_secret(self) -> str:
         """The dev stack's token-signing secret, made once and kept with its data."""
+        return self.dev_secret("auth_shared_secret")
+
+    def dev_secret(self, name: str) -> str:
+        """A secret of the dev stack (token key, provider webhook secrets), made once."""
         data = _read_json(self.postgres.secrets_file)
-        if "auth_shared_secret" not in data:
-            data["auth_shared_secret"] = secrets.token_urlsafe(48)
+        if name not in data:
+            data[name] = secrets.token_urlsafe(48)
             _write_json(self.postgres.secrets_file, data, mode=0o600)
-        return data["auth_shared_secret"]
+        return data[name]
+
+    def provider_env(self) -> dict[str, str]:
+        """Intake's webhook secrets: what Twilio, Meta and SendGrid would be given."""
+        return {
+            "INTAKE_TWILIO_AUTH_TOKEN": self.dev_secret("twilio_auth_token"),
+            "INTAKE_META_APP_SECRET": self.dev_secret("meta_app_secret"),
+            "INTAKE_META_VERIFY_TOKEN": self.dev_secret("meta_verify_token"),
+            "INTAKE_SENDGRID_INBOUND_USERNAME": "sendgrid",
+            "INTAKE_SENDGRID_INBOUND_PASSWORD": self.dev_secret("sendgrid_inbound_password"),
+        }
 
     def auth_headers(self, *roles: str) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.token(*roles)}"}
@@ -1351,6 +1366,7 @@ class Stack:
 
         for role in Role:
             out[f"TOKEN_{role.name}"] = self.token(role.value)
+        out.update(self.provider_env())  # so a developer can sign test webhooks
         return out
 
     def write_env(self, path: Path) -> None:

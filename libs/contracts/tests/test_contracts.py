@@ -101,7 +101,7 @@ def test_unknown_type_and_bad_data_are_contract_errors():
 
 def test_subject_must_name_the_same_case_as_the_data():
     envelope = opened_envelope()
-    with pytest.raises(ev.ContractError, match="different cases"):
+    with pytest.raises(ev.ContractError, match="different streams"):
         ev.read_data(envelope.model_copy(update={"subject": uuid4()}))
 
 

@@ -34,7 +34,14 @@ Route = tuple[str, str]
 PERMISSIONS: Final[dict[str, dict[Route, frozenset[Role]]]] = {
     "intake": {
         ("POST", "/v1/cases"): frozenset({Role.CHANNEL}),
+        ("POST", "/v1/channels/{channel}/messages"): frozenset({Role.CHANNEL}),
+        ("POST", "/v1/email/messages"): frozenset({Role.CHANNEL}),
+        ("POST", "/v1/regulators/cfpb/complaints"): frozenset({Role.CHANNEL, Role.OPS}),
         ("GET", "/v1/cases/{case_id}"): CASE_READERS,
+        ("POST", "/v1/attachments"): STAFF | {Role.CHANNEL},
+        ("GET", "/v1/attachments/{sha256}"): CASE_READERS,
+        ("GET", "/v1/customers/{customer_id}"): CASE_READERS,
+        ("PATCH", "/v1/customers/{customer_id}/contacts"): STAFF,
     },
     "triage": {
         ("GET", "/v1/cases/{case_id}/triage"): CASE_READERS,
@@ -53,6 +60,19 @@ PERMISSIONS: Final[dict[str, dict[Route, frozenset[Role]]]] = {
         ("GET", "/v1/cases/{case_id}/history"): OVERSIGHT,
         ("GET", "/v1/cases/{case_id}/verify"): OVERSIGHT | {Role.OPS},
     },
+}
+
+# Routes a provider calls (Twilio, Meta, SendGrid): no Casetrail token, each authenticated
+# by the provider's own signature, checked by the route before anything is recorded.
+PROVIDER_SIGNED: Final[dict[str, frozenset[Route]]] = {
+    "intake": frozenset(
+        {
+            ("POST", "/v1/webhooks/twilio"),
+            ("GET", "/v1/webhooks/meta"),
+            ("POST", "/v1/webhooks/meta"),
+            ("POST", "/v1/webhooks/sendgrid"),
+        }
+    ),
 }
 
 OPERATIONS: Final[dict[Route, frozenset[Role]]] = {("GET", "/metrics"): frozenset({Role.OPS})}

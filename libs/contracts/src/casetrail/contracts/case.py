@@ -32,17 +32,41 @@ class RefundView:
 
 
 @dataclass(frozen=True)
+class WorklogView:
+    at: datetime
+    issue_type: str
+    action: str
+    outcome: str
+    author: str
+
+
+@dataclass(frozen=True)
 class CaseState:
     case_id: UUID
     status: str = "Opened"
     channel: str | None = None
     customer_ref: str | None = None
+    customer_id: UUID | None = None
+    reference: str | None = None
     subject: str | None = None
     opened_at: datetime | None = None
+    channels: tuple[str, ...] = ()
+    messages: int = 0
     severity: str | None = None
     case_type: str | None = None
+    kind: str | None = None
     tier: int | None = None
     high_priority: bool = False
+    tags: tuple[str, ...] = ()
+    vulnerabilities: tuple[str, ...] = ()
+    assignee: str | None = None
+    partner: str | None = None
+    assignment_kind: str | None = None
+    next_action: str | None = None
+    worklog: tuple[WorklogView, ...] = ()
+    escalations: int = 0
+    customer_confirmed: bool = False
+    csat_score: int | None = None
     rules_fired: tuple[str, ...] = ()
     clocks: dict[str, ClockView] = field(default_factory=dict)
     refunds: dict[str, RefundView] = field(default_factory=dict)
@@ -65,8 +89,14 @@ class CaseState:
         return plain(self)
 
 
+def _with_channel(channels: tuple[str, ...], channel: str) -> tuple[str, ...]:
+    return channels if channel in channels else (*channels, channel)
+
+
 def evolve(state: CaseState | None, envelope: Envelope) -> CaseState:
     data = ev.read_data(envelope)
+    if not isinstance(data, ev.EventData):
+        raise ev.ContractError(f"{envelope.type} is not an event in the life of a case")
     current = state or CaseState(case_id=data.case_id)
     current = replace(current, version=current.version + 1)
     match data:
@@ -74,20 +104,66 @@ def evolve(state: CaseState | None, envelope: Envelope) -> CaseState:
             return replace(
                 current,
                 channel=data.channel.value,
+                channels=_with_channel(current.channels, data.channel.value),
+                messages=current.messages + 1,
                 customer_ref=data.customer_ref,
+                customer_id=data.customer_id,
+                reference=data.reference,
                 subject=data.subject,
                 opened_at=data.opened_at,
+            )
+        case ev.MessageReceived():
+            return replace(
+                current,
+                channels=_with_channel(current.channels, data.channel.value),
+                messages=current.messages + 1,
             )
         case ev.CaseTriaged():
             return replace(
                 current,
-                status="Triaged",
+                status="Triaged" if current.status == "Opened" else current.status,
                 severity=data.severity.value,
                 case_type=data.case_type.value,
+                kind=data.kind,
                 tier=data.tier,
                 high_priority=data.high_priority,
+                tags=data.tags,
+                vulnerabilities=data.vulnerabilities,
                 rules_fired=current.rules_fired + data.rules_fired,
             )
+        case ev.CaseAssigned():
+            return replace(
+                current,
+                status=data.status,
+                assignee=data.agent_id,
+                partner=data.partner_id,
+                assignment_kind=data.assignment_kind,
+                rules_fired=current.rules_fired + data.rules_fired,
+            )
+        case ev.CaseStatusChanged():
+            return replace(
+                current,
+                status=data.to_status,
+                customer_confirmed=current.customer_confirmed or data.customer_confirmed,
+            )
+        case ev.CaseEscalated():
+            return replace(
+                current,
+                tier=data.to_tier,
+                escalations=current.escalations + 1,
+                rules_fired=(*current.rules_fired, data.rule_id),
+            )
+        case ev.WorklogEntryAdded():
+            entry = WorklogView(data.at, data.issue_type, data.action, data.outcome, data.author)
+            return replace(
+                current,
+                worklog=(*current.worklog, entry),
+                next_action=data.next_action or current.next_action,
+            )
+        case ev.NextActionSet():
+            return replace(current, next_action=data.next_action)
+        case ev.SatisfactionRecorded():
+            return replace(current, csat_score=data.score)
         case ev.ClockStarted():
             clocks = dict(current.clocks)
             clocks[str(data.clock_id)] = ClockView(data.clock.value, data.deadline, "running")

@@ -44,7 +44,7 @@ class Envelope(BaseModel):
     type: str = Field(min_length=1, description="event type with its version, e.g. ...v1")
     specversion: str = SPEC_VERSION
     time: AwareDatetime
-    subject: UUID = Field(description="the case id")
+    subject: UUID = Field(description="the case id, or the customer id for their record")
     datacontenttype: str = "application/json"
     correlationid: UUID = Field(description="the case's correlation: its first event's id")
     causationid: UUID | None = Field(None, description="the event that caused this one")

@@ -11,7 +11,7 @@ from enum import StrEnum
 from typing import Any, ClassVar, Literal
 from uuid import UUID
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, JsonValue, ValidationError
 
 from casetrail.contracts.envelope import Envelope
 
@@ -71,14 +71,55 @@ class AttachmentRef(BaseModel):
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
 
 
-class EventData(BaseModel):
-    """Base of every event payload: each names its type and belongs to one case."""
+class Payload(BaseModel):
+    """Base of every event payload: each names its type and the stream it belongs to."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     TYPE: ClassVar[str]
 
+    @property
+    def subject_id(self) -> UUID:
+        raise NotImplementedError
+
+
+class EventData(Payload):
+    """An event in the life of one case; the case id is the CloudEvent's subject."""
+
     case_id: UUID
+
+    @property
+    def subject_id(self) -> UUID:
+        return self.case_id
+
+
+class CustomerEventData(Payload):
+    """An event on a customer's record, which outlives any one case."""
+
+    customer_id: UUID
+
+    @property
+    def subject_id(self) -> UUID:
+        return self.customer_id
+
+
+class MediaRef(BaseModel):
+    """Media a provider hosts (Twilio, Meta); only its address is kept."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    url: str = Field(min_length=1, max_length=2000)
+    media_type: str = Field(min_length=1, max_length=255)
+
+
+ContactKind = Literal["email", "phone", "whatsapp", "account", "social"]
+
+
+class ContactPoint(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    kind: ContactKind
+    value: str = Field(min_length=1, max_length=320)
 
 
 class CaseOpened(EventData):
@@ -87,11 +128,53 @@ class CaseOpened(EventData):
     channel: Channel
     customer_ref: str = Field(min_length=1, max_length=200)
     subject: str = Field(min_length=1, max_length=500)
-    description: str = Field(min_length=1, max_length=20_000)
+    description: str = Field(min_length=1, max_length=100_000)
     transaction_id: str | None = Field(None, max_length=200)
     transaction_time: AwareDatetime | None = None
     attachments: tuple[AttachmentRef, ...] = ()
     opened_at: AwareDatetime
+    customer_id: UUID | None = None
+    reference: str | None = Field(None, description="the short reference customers quote")
+    message_id: UUID | None = Field(None, description="the message that opened the case")
+    provider: str | None = None
+    provider_message_id: str | None = Field(None, max_length=500)
+    media: tuple[MediaRef, ...] = ()
+    source: dict[str, JsonValue] = Field(
+        default_factory=dict,
+        description="channel facts: agency and its complaint id, callback consent, tags",
+    )
+    follow_up_of: UUID | None = Field(None, description="a closed case this one follows up")
+
+
+class MessageReceived(EventData):
+    """A further message on an open case, from any channel."""
+
+    TYPE = "casetrail.case.message_received.v1"
+
+    message_id: UUID
+    channel: Channel
+    provider: str
+    provider_message_id: str | None = Field(None, max_length=500)
+    customer_id: UUID | None
+    subject: str | None = Field(None, max_length=500)
+    body: str = Field(min_length=1, max_length=100_000)
+    attachments: tuple[AttachmentRef, ...] = ()
+    media: tuple[MediaRef, ...] = ()
+    received_at: AwareDatetime
+    continued_by: str = Field(description="the rule that tied the message to this case")
+
+
+class CustomerContactUpdated(CustomerEventData):
+    """The customer's contact details after a change: what was added and removed."""
+
+    TYPE = "casetrail.customer.contact_updated.v1"
+
+    name: str | None = Field(None, max_length=200)
+    contacts: tuple[ContactPoint, ...]
+    added: tuple[ContactPoint, ...] = ()
+    removed: tuple[ContactPoint, ...] = ()
+    updated_by: str
+    updated_at: AwareDatetime
 
 
 class CaseTriaged(EventData):
@@ -106,6 +189,96 @@ class CaseTriaged(EventData):
     phone_contact_within_minutes: int | None = Field(None, ge=1)
     rules_fired: tuple[str, ...]
     policy_version: str
+    kind: Literal["ESL", "ESLI"] = "ESL"
+    tags: tuple[str, ...] = ()
+    vulnerabilities: tuple[str, ...] = ()
+
+
+class CaseAssigned(EventData):
+    """The case went to an agent (and a partner on a Dual assignment), by rule or by hand."""
+
+    TYPE = "casetrail.case.assigned.v1"
+
+    agent_id: str | None = Field(description="None: nobody qualified is on shift; queued")
+    partner_id: str | None = None
+    assignment_kind: Literal["Dual", "Task"]
+    team: str | None = None
+    status: str
+    assigned_by: str
+    reason: str | None = Field(None, max_length=2000)
+    rules_fired: tuple[str, ...] = ()
+    assigned_at: AwareDatetime
+
+
+class CaseStatusChanged(EventData):
+    TYPE = "casetrail.case.status_changed.v1"
+
+    from_status: str
+    to_status: str
+    changed_by: str
+    reason: str | None = Field(None, max_length=2000)
+    customer_confirmed: bool = False
+    changed_at: AwareDatetime
+
+
+class CaseEscalated(EventData):
+    TYPE = "casetrail.case.escalated.v1"
+
+    from_tier: Literal[1, 2, 3]
+    to_tier: Literal[1, 2, 3]
+    reason: str = Field(min_length=1, max_length=2000)
+    rule_id: str
+    escalated_by: str
+    escalated_at: AwareDatetime
+
+
+class WorklogEntryAdded(EventData):
+    """One interaction on the case: when, what kind of issue, what was done, the outcome."""
+
+    TYPE = "casetrail.case.worklog_entry_added.v1"
+
+    entry_id: UUID
+    at: AwareDatetime
+    issue_type: str = Field(min_length=1, max_length=200)
+    action: str = Field(min_length=1, max_length=2000)
+    outcome: str = Field(min_length=1, max_length=2000)
+    author: str
+    next_action: str | None = Field(None, max_length=500)
+
+
+class NextActionSet(EventData):
+    TYPE = "casetrail.case.next_action_set.v1"
+
+    next_action: str = Field(min_length=1, max_length=500)
+    set_by: str
+    set_at: AwareDatetime
+
+
+class SatisfactionSurveyRequested(EventData):
+    TYPE = "casetrail.case.satisfaction_survey_requested.v1"
+
+    survey_id: UUID
+    due_at: AwareDatetime
+    requested_at: AwareDatetime
+
+
+class SatisfactionRecorded(EventData):
+    TYPE = "casetrail.case.satisfaction_recorded.v1"
+
+    survey_id: UUID
+    score: int = Field(ge=0, le=10)
+    feedback: str | None = Field(None, max_length=5000)
+    recorded_at: AwareDatetime
+
+
+class CaseLeftAssignedAtShiftEnd(EventData):
+    """End of shift came and the case was still waiting in Assigned."""
+
+    TYPE = "casetrail.case.left_assigned_at_shift_end.v1"
+
+    agent_id: str
+    shift_ended_at: AwareDatetime
+    reported_at: AwareDatetime
 
 
 class ClockKind(StrEnum):
@@ -216,11 +389,21 @@ class RefundReviewed(EventData):
     reviewed_at: AwareDatetime
 
 
-EVENT_TYPES: dict[str, type[EventData]] = {
+EVENT_TYPES: dict[str, type[Payload]] = {
     model.TYPE: model
     for model in (
         CaseOpened,
+        MessageReceived,
+        CustomerContactUpdated,
         CaseTriaged,
+        CaseAssigned,
+        CaseStatusChanged,
+        CaseEscalated,
+        WorklogEntryAdded,
+        NextActionSet,
+        SatisfactionSurveyRequested,
+        SatisfactionRecorded,
+        CaseLeftAssignedAtShiftEnd,
         ClockStarted,
         ClockBreached,
         RefundRequested,
@@ -255,7 +438,7 @@ def upcast(event_type: str, data: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     return event_type, data
 
 
-def read_data(envelope: Envelope) -> EventData:
+def read_data(envelope: Envelope) -> Payload:
     """The envelope's payload as the newest model of its type, or a ContractError."""
     event_type, data = upcast(envelope.type, envelope.data)
     model = EVENT_TYPES.get(event_type)
@@ -265,12 +448,12 @@ def read_data(envelope: Envelope) -> EventData:
         payload = model.model_validate(data)
     except ValidationError as error:
         raise ContractError(f"{envelope.type}: {error}") from error
-    if payload.case_id != envelope.subject:
-        raise ContractError("subject and data.case_id name different cases")
+    if payload.subject_id != envelope.subject:
+        raise ContractError("the envelope's subject and the data name different streams")
     return payload
 
 
-def parse(raw: bytes) -> tuple[Envelope, EventData]:
+def parse(raw: bytes) -> tuple[Envelope, Payload]:
     """Bytes from Kafka to an envelope and its typed payload, or a ContractError."""
     try:
         envelope = Envelope.from_bytes(raw)

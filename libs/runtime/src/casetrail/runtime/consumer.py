@@ -23,7 +23,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from casetrail.contracts.envelope import Envelope
-from casetrail.contracts.events import ContractError, EventData, parse
+from casetrail.contracts.events import ContractError, Payload, parse
 from casetrail.runtime.eventstore import ServiceApplication, Statement
 from casetrail.runtime.faults import is_transient
 from casetrail.runtime.kafka import KafkaConnection, build_consumer, dead_letter
@@ -45,7 +45,7 @@ class Delivery:
     partition: int
     offset: int
     envelope: Envelope
-    data: EventData
+    data: Payload
 
     @property
     def position_name(self) -> str:

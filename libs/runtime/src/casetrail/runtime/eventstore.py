@@ -18,7 +18,7 @@ from eventsourcing.postgres import PostgresProcessRecorder
 from psycopg.sql import SQL, Composable
 
 from casetrail.contracts.envelope import Envelope
-from casetrail.contracts.events import EventData
+from casetrail.contracts.events import Payload
 
 Statement = tuple[str | Composable, Sequence[Any] | dict[str, Any]]
 
@@ -55,20 +55,21 @@ def postgres_env(database_url: str, pool_size: int, create_tables: bool) -> dict
     }
 
 
-PUBLISHED: dict[type[Any], type[EventData]] = {}
+PUBLISHED: dict[type[Any], type[Payload]] = {}
 
 
-def publish(aggregate_event: type[Any], contract: type[EventData]) -> None:
+def publish(aggregate_event: type[Any], contract: type[Payload]) -> None:
     """Declares an aggregate event the private twin of a public contract event.
 
-    The event's attributes carry the contract's fields plus `causation_id` and
-    `correlation_id`; the relay builds the CloudEvent from them, deterministically, so a
-    re-published event is byte-identical to the first publication.
+    The event's attributes carry the contract's required fields (and any optional ones it
+    knows) plus `causation_id` and `correlation_id`; the relay builds the CloudEvent from
+    them, deterministically, so a re-published event is byte-identical to the first.
     """
     attributes: set[str] = set()
     for klass in aggregate_event.__mro__:
         attributes |= set(getattr(klass, "__annotations__", {}))
-    missing = {*contract.model_fields, "causation_id", "correlation_id"} - attributes
+    required = {name for name, info in contract.model_fields.items() if info.is_required()}
+    missing = {*required, "causation_id", "correlation_id"} - attributes
     if missing:
         name = aggregate_event.__qualname__
         raise TypeError(f"{name} lacks {sorted(missing)} to publish {contract.TYPE}")
@@ -89,7 +90,12 @@ def to_envelope(domain_event: DomainEventProtocol[Any], source: str) -> Envelope
     contract = PUBLISHED.get(type(domain_event))
     if contract is None:
         return None
-    fields = {name: getattr(domain_event, name) for name in contract.model_fields}
+    # Events stored before an optional field existed take the contract's default for it.
+    fields = {
+        name: getattr(domain_event, name)
+        for name in contract.model_fields
+        if hasattr(domain_event, name)
+    }
     data = contract.model_validate(fields)
     return Envelope(
         id=event_id(
@@ -100,7 +106,7 @@ def to_envelope(domain_event: DomainEventProtocol[Any], source: str) -> Envelope
         source=source,
         type=contract.TYPE,
         time=domain_event.timestamp,
-        subject=data.case_id,
+        subject=data.subject_id,
         correlationid=domain_event.correlation_id,  # type: ignore[attr-defined]
         causationid=domain_event.causation_id,  # type: ignore[attr-defined]
         sequence=domain_event.originator_version,

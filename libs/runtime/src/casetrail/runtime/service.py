@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from sqlalchemy.pool import NullPool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from casetrail.contracts.access import PUBLIC_PATHS, Role, Route, permissions_for
+from casetrail.contracts.access import PROVIDER_SIGNED, PUBLIC_PATHS, Role, Route, permissions_for
 from casetrail.runtime.auth import Forbidden, TokenVerifier, Unauthenticated, authorizer
 from casetrail.runtime.consumer import Handler, TrackedConsumer, positions_metadata
 from casetrail.runtime.eventstore import ServiceApplication
@@ -34,15 +34,21 @@ from casetrail.runtime.relay import OutboxRelay
 from casetrail.runtime.settings import ServiceSettings, asyncpg_url
 
 
-def _check_permission_table(app: FastAPI, permissions: dict[Route, frozenset[Role]]) -> None:
-    """Every route has a row in the permission table, and every row has a route."""
+def _check_permission_table(
+    app: FastAPI, permissions: dict[Route, frozenset[Role]], signed: frozenset[Route]
+) -> None:
+    """Every route has a row in the permission table (or is provider-signed), and every
+    row has a route."""
     routes = {
         (method.upper(), path)
         for path, operations in app.openapi()["paths"].items()
         if path not in PUBLIC_PATHS
         for method in operations
     }
-    if routes != set(permissions):
+    unsigned = routes - signed
+    if not signed <= routes:
+        raise RuntimeError(f"provider-signed routes missing: {sorted(signed - routes)}")
+    if unsigned != set(permissions):
         raise RuntimeError(
             "permission table and routes differ: "
             f"unlisted routes {sorted(routes - set(permissions))}, "
@@ -295,7 +301,9 @@ class Service:
                 unavailable=down,
             )
 
-    def build_app(self, *routers: Any) -> FastAPI:
+    def build_app(self, *routers: Any, provider_signed: Any = None) -> FastAPI:
+        """`routers` need a token with a permitted role; `provider_signed` routes check the
+        provider's signature themselves and must be listed in `PROVIDER_SIGNED`."""
         configure_logging(self.settings.service_name, self.settings.log_level)
 
         @contextlib.asynccontextmanager
@@ -388,11 +396,14 @@ class Service:
         guard = Depends(authorizer(TokenVerifier(self.settings), permissions))
         for router in routers:
             app.include_router(router, dependencies=[guard])
+        if provider_signed is not None:
+            app.include_router(provider_signed)
 
         @app.get("/metrics", tags=["operations"], dependencies=[guard])
         async def metrics() -> Response:
             return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
-        _check_permission_table(app, permissions)
+        signed = PROVIDER_SIGNED.get(self.settings.service_name, frozenset())
+        _check_permission_table(app, permissions, signed)
 
         return app

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from uuid import UUID
 
 from casetrail.contracts.envelope import Envelope
-from casetrail.contracts.events import CaseOpened, upcast
+from casetrail.contracts.events import EVENT_TYPES, CaseOpened, CustomerEventData, upcast
 
 GENESIS_HASH = "0" * 64
 
@@ -26,6 +26,14 @@ def opens_a_case(envelope: Envelope) -> bool:
     return upcast(envelope.type, envelope.data)[0] == CaseOpened.TYPE
 
 
+def needs_an_open_case(envelope: Envelope) -> bool:
+    """Case events wait for their case's opening; a customer's record has no opening."""
+    model = EVENT_TYPES.get(upcast(envelope.type, envelope.data)[0])
+    return not opens_a_case(envelope) and not (
+        model is not None and issubclass(model, CustomerEventData)
+    )
+
+
 def waiting_for(envelope: Envelope, recorded: set[UUID], case_opened: bool) -> str | None:
     """What must be recorded before this event may be: its cause, then its case's opening.
 
@@ -33,7 +41,7 @@ def waiting_for(envelope: Envelope, recorded: set[UUID], case_opened: bool) -> s
     """
     if envelope.causationid is not None and envelope.causationid not in recorded:
         return f"event:{envelope.causationid}"
-    if not opens_a_case(envelope) and not case_opened:
+    if needs_an_open_case(envelope) and not case_opened:
         return f"case:{envelope.subject}"
     return None
 
