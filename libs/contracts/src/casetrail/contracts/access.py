@@ -22,6 +22,7 @@ class Role(StrEnum):
 
 STAFF: Final = frozenset({Role.AGENT, Role.SUPERVISOR, Role.LEADERSHIP})
 CASE_READERS: Final = STAFF | {Role.AUDITOR}
+MANAGERS: Final = frozenset({Role.SUPERVISOR, Role.LEADERSHIP})
 OVERSIGHT: Final = frozenset({Role.SUPERVISOR, Role.LEADERSHIP, Role.AUDITOR})
 
 # Answered without a credential: liveness, readiness and the API's own description.
@@ -46,6 +47,19 @@ PERMISSIONS: Final[dict[str, dict[Route, frozenset[Role]]]] = {
     "triage": {
         ("GET", "/v1/cases/{case_id}/triage"): CASE_READERS,
         ("GET", "/v1/policy"): CASE_READERS | {Role.OPS},
+        ("GET", "/v1/cases"): CASE_READERS,
+        ("GET", "/v1/my/cases"): STAFF,
+        ("GET", "/v1/my/dual-cases"): STAFF,
+        ("POST", "/v1/cases/{case_id}/status"): STAFF,
+        ("POST", "/v1/cases/{case_id}/worklog"): STAFF,
+        ("PUT", "/v1/cases/{case_id}/next-action"): STAFF,
+        ("POST", "/v1/cases/{case_id}/assignment"): MANAGERS,
+        ("POST", "/v1/cases/{case_id}/escalation"): MANAGERS,
+        # The customer's survey answer arrives through a channel adapter, or an agent keys it.
+        ("POST", "/v1/cases/{case_id}/satisfaction"): STAFF | {Role.CHANNEL},
+        ("GET", "/v1/agents"): STAFF | {Role.OPS},
+        ("PUT", "/v1/agents/{agent_id}"): MANAGERS,
+        ("GET", "/v1/reports/end-of-shift"): MANAGERS | {Role.AUDITOR},
     },
     "sla-timer": {
         ("GET", "/v1/cases/{case_id}/clocks"): CASE_READERS,

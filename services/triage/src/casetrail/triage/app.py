@@ -6,10 +6,10 @@ from casetrail.contracts.topics import INTAKE_EVENTS, TRIAGE_EVENTS
 from casetrail.runtime.consumer import EventSourcedHandler
 from casetrail.runtime.service import Service
 from casetrail.triage.api import router
-from casetrail.triage.handlers import decider
+from casetrail.triage.handlers import decider, shift_watch
 from casetrail.triage.policy import load_policy
 from casetrail.triage.settings import TriageSettings
-from casetrail.triage.store import TriageApplication
+from casetrail.triage.store import TriageApplication, tables
 
 
 def create_app(settings: TriageSettings | None = None) -> FastAPI:
@@ -20,6 +20,8 @@ def create_app(settings: TriageSettings | None = None) -> FastAPI:
         title="Casetrail triage",
         application=TriageApplication,
         publishes_to=TRIAGE_EVENTS,
+        tables=tables,
+        loops=(shift_watch(settings.shift_check_seconds),),
         consumers=(
             (
                 "triage",

@@ -26,6 +26,9 @@ class Classification:
     tier: int
     phone_contact_within_minutes: int | None
     rules_fired: tuple[str, ...]
+    kind: str = "ESL"
+    tags: tuple[str, ...] = ()
+    vulnerabilities: tuple[str, ...] = ()
 
 
 @cache
@@ -68,6 +71,19 @@ def classify(case: CaseOpened, policy: TriagePolicy) -> Classification:
             tier = rule.tier
             rule_ids.append(rule.id)
             break
+    markers = _source_tags(case)
+    vulnerable = [r for r in policy.vulnerability_rules if set(r.markers) & markers]
+    for rule in vulnerable:
+        rule_ids.append(rule.id)
+        high_priority = True
+        tier = max(tier, rule.minimum_tier or tier)
+    quick_hit = (
+        case.channel in policy.kind.esli_channels
+        and severity in policy.kind.esli_severities
+        and not high_priority
+    )
+    kind = "ESLI" if quick_hit else "ESL"
+    rule_ids.append(f"KIND-{kind}")
     return Classification(
         severity=severity,
         case_type=case_type,
@@ -75,7 +91,15 @@ def classify(case: CaseOpened, policy: TriagePolicy) -> Classification:
         tier=tier,
         phone_contact_within_minutes=phone_minutes,
         rules_fired=tuple(rule_ids),
+        kind=kind,
+        tags=(policy.complaint_tag,),
+        vulnerabilities=tuple(sorted({m for r in vulnerable for m in r.markers} & markers)),
     )
+
+
+def _source_tags(case: CaseOpened) -> set[str]:
+    tags = case.source.get("tags")
+    return {str(tag) for tag in tags} if isinstance(tags, list) else set()
 
 
 class CaseTriage(Aggregate):
@@ -101,6 +125,9 @@ class CaseTriage(Aggregate):
         policy_version: str,
         correlation_id: UUID,
         causation_id: UUID | None,
+        kind: str = "ESL",
+        tags: list[str] | None = None,
+        vulnerabilities: list[str] | None = None,
     ) -> None:
         self.case_id = case_id
         self.severity = severity
@@ -108,11 +135,170 @@ class CaseTriage(Aggregate):
         self.high_priority = high_priority
         self.tier = tier
         self.channel = channel
+        self.opened_at = opened_at
         self.rules_fired = rules_fired
         self.policy_version = policy_version
+        self.kind = kind
+        self.correlation_id = correlation_id
+        self.status: str | None = None
+        self.assignee: str | None = None
+        self.partner: str | None = None
+        self.assignment_kind: str | None = None
+        self.team: str | None = None
+        self.next_action: str | None = None
+        self.resolved_at: datetime | None = None
+        self.customer_confirmed = False
+        self.csat_score: int | None = None
+        self.survey_id: UUID | None = None
+        self.shift_ends_reported: list[datetime] = []
+        self.updated_at = opened_at
+
+    @event("Assigned")
+    def record_assignment(
+        self,
+        *,
+        case_id: UUID,
+        agent_id: str | None,
+        partner_id: str | None,
+        assignment_kind: str,
+        team: str | None,
+        status: str,
+        assigned_by: str,
+        reason: str | None,
+        rules_fired: list[str],
+        assigned_at: datetime,
+        correlation_id: UUID,
+        causation_id: UUID | None,
+    ) -> None:
+        self.assignee, self.partner, self.team = agent_id, partner_id, team
+        self.assignment_kind = assignment_kind
+        self.status = status
+        self.rules_fired = [*self.rules_fired, *rules_fired]
+        self.updated_at = assigned_at
+
+    @event("StatusChanged")
+    def record_status(
+        self,
+        *,
+        case_id: UUID,
+        from_status: str,
+        to_status: str,
+        changed_by: str,
+        reason: str | None,
+        customer_confirmed: bool,
+        changed_at: datetime,
+        correlation_id: UUID,
+        causation_id: UUID | None,
+    ) -> None:
+        self.status = to_status
+        self.customer_confirmed = self.customer_confirmed or customer_confirmed
+        if to_status == "Resolved":
+            self.resolved_at = changed_at
+        self.updated_at = changed_at
+
+    @event("Escalated")
+    def record_escalation(
+        self,
+        *,
+        case_id: UUID,
+        from_tier: int,
+        to_tier: int,
+        reason: str,
+        rule_id: str,
+        escalated_by: str,
+        escalated_at: datetime,
+        correlation_id: UUID,
+        causation_id: UUID | None,
+    ) -> None:
+        self.tier = to_tier
+        self.rules_fired = [*self.rules_fired, rule_id]
+        self.updated_at = escalated_at
+
+    @event("WorklogEntryAdded")
+    def record_worklog(
+        self,
+        *,
+        case_id: UUID,
+        entry_id: UUID,
+        at: datetime,
+        issue_type: str,
+        action: str,
+        outcome: str,
+        author: str,
+        next_action: str | None,
+        correlation_id: UUID,
+        causation_id: UUID | None,
+    ) -> None:
+        self.next_action = next_action or self.next_action
+        self.updated_at = at
+
+    @event("NextActionSet")
+    def record_next_action(
+        self,
+        *,
+        case_id: UUID,
+        next_action: str,
+        set_by: str,
+        set_at: datetime,
+        correlation_id: UUID,
+        causation_id: UUID | None,
+    ) -> None:
+        self.next_action = next_action
+        self.updated_at = set_at
+
+    @event("SatisfactionSurveyRequested")
+    def record_survey_request(
+        self,
+        *,
+        case_id: UUID,
+        survey_id: UUID,
+        due_at: datetime,
+        requested_at: datetime,
+        correlation_id: UUID,
+        causation_id: UUID | None,
+    ) -> None:
+        self.survey_id = survey_id
+
+    @event("SatisfactionRecorded")
+    def record_satisfaction(
+        self,
+        *,
+        case_id: UUID,
+        survey_id: UUID,
+        score: int,
+        feedback: str | None,
+        recorded_at: datetime,
+        correlation_id: UUID,
+        causation_id: UUID | None,
+    ) -> None:
+        self.csat_score = score
+
+    @event("LeftAssignedAtShiftEnd")
+    def record_left_assigned(
+        self,
+        *,
+        case_id: UUID,
+        agent_id: str,
+        shift_ended_at: datetime,
+        reported_at: datetime,
+        correlation_id: UUID,
+        causation_id: UUID | None,
+    ) -> None:
+        self.shift_ends_reported = [*self.shift_ends_reported, shift_ended_at]
 
 
-publish(CaseTriage.Triaged, contract.CaseTriaged)
+for aggregate_event, published_as in (
+    (CaseTriage.Triaged, contract.CaseTriaged),
+    (CaseTriage.Assigned, contract.CaseAssigned),
+    (CaseTriage.StatusChanged, contract.CaseStatusChanged),
+    (CaseTriage.Escalated, contract.CaseEscalated),
+    (CaseTriage.WorklogEntryAdded, contract.WorklogEntryAdded),
+    (CaseTriage.NextActionSet, contract.NextActionSet),
+    (CaseTriage.SatisfactionSurveyRequested, contract.SatisfactionSurveyRequested),
+    (CaseTriage.SatisfactionRecorded, contract.SatisfactionRecorded),
+    (CaseTriage.LeftAssignedAtShiftEnd, contract.CaseLeftAssignedAtShiftEnd),
+):
+    publish(aggregate_event, published_as)
 
 
 def triage(
@@ -132,4 +318,7 @@ def triage(
         policy_version=policy.version,
         correlation_id=correlation_id,
         causation_id=causation_id,
+        kind=decision.kind,
+        tags=list(decision.tags),
+        vulnerabilities=list(decision.vulnerabilities),
     )

@@ -2,27 +2,94 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import asyncio
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
 
-from casetrail.contracts.events import CaseOpened
+from casetrail.contracts.events import CaseOpened, CaseType
 from casetrail.runtime.consumer import Delivery, Effects
+from casetrail.runtime.logs import log
+from casetrail.runtime.service import Components
+from casetrail.triage import casework
+from casetrail.triage.assignment import assign, end_of_shift_report
 from casetrail.triage.domain import triage
 from casetrail.triage.policy import TriagePolicy
-from casetrail.triage.store import TriageApplication
+from casetrail.triage.store import TriageApplication, case_row
 
 
-def on_case_opened(app: TriageApplication, policy: TriagePolicy, delivery: Delivery) -> Effects:
+def on_case_opened(
+    app: TriageApplication, policy: TriagePolicy, delivery: Delivery, now: datetime
+) -> Effects:
+    """Classifies the new case and hands it to the least-loaded qualified agent on shift."""
     assert isinstance(delivery.data, CaseOpened)
     if app.triage_of(delivery.data.case_id) is not None:
         return Effects()  # republished by intake's outbox: already triaged
     envelope = delivery.envelope
-    return Effects([triage(delivery.data, policy, envelope.correlationid, envelope.id)])
+    case = triage(delivery.data, policy, envelope.correlationid, envelope.id)
+    decision = assign(
+        policy.assignment,
+        tier=case.tier,
+        case_type=CaseType(case.case_type),
+        rules_fired=tuple(case.rules_fired),
+        agents=app.roster(),
+        loads=app.loads(),
+        now=now,
+    )
+    casework.assign(case, decision, assigned_by="triage", reason=None, now=now)
+    return Effects([case], statements=[case_row(case)])
 
 
-def decider(app: TriageApplication, policy: TriagePolicy) -> Callable[[Delivery], Effects]:
+def decider(
+    app: TriageApplication,
+    policy: TriagePolicy,
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+) -> Callable[[Delivery], Effects]:
     def decide(delivery: Delivery) -> Effects:
         if isinstance(delivery.data, CaseOpened):
-            return on_case_opened(app, policy, delivery)
+            return on_case_opened(app, policy, delivery, clock())
         return Effects()
 
     return decide
+
+
+def report_shift_ends(app: TriageApplication, since: datetime, until: datetime) -> int:
+    """Records every case still Assigned to an agent whose shift ended in (since, until]."""
+    items = end_of_shift_report(app.roster(), app.cases_in_assigned(), since, until)
+    for item in items:
+        app.work_on(
+            item.case_id,
+            lambda case, item=item: casework.report_left_assigned(
+                case, agent_id=item.agent_id, shift_ended_at=item.shift_ended_at, now=until
+            ),
+        )
+    return len(items)
+
+
+def shift_watch(
+    every_seconds: float, clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+) -> Callable[[Components, asyncio.Event], Awaitable[None]]:
+    """A background loop: at each shift's end, the cases its agent left in Assigned.
+
+    It looks a day back when it starts, so a shift that ended while triage was down is
+    still reported; a case is reported once per shift end, whichever replica sees it.
+    """
+
+    async def watch(components: Components, stopping: asyncio.Event) -> None:
+        app = components.app
+        assert isinstance(app, TriageApplication)
+        since = clock() - timedelta(days=1)
+        while not stopping.is_set():
+            until = clock()
+            try:
+                count = await asyncio.to_thread(report_shift_ends, app, since, until)
+                if count:
+                    log.info("cases_left_assigned_at_shift_end", cases=count)
+                since = until
+            except Exception as error:
+                log.warning("shift_watch_failed", error=repr(error))
+            try:
+                await asyncio.wait_for(stopping.wait(), every_seconds)
+            except TimeoutError:
+                pass
+
+    return watch

@@ -8,6 +8,8 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from casetrail.contracts.events import CaseType, Channel, Severity
+from casetrail.triage.assignment import AssignmentPolicy
+from casetrail.triage.lifecycle import LifecyclePolicy
 
 DEFAULT_POLICY = Path(__file__).with_name("policy.toml")
 
@@ -37,6 +39,21 @@ class TierRule(Strict):
         return self
 
 
+class VulnerabilityRule(Strict):
+    """A marker of a vulnerable customer (e.g. CFPB's `Older American`) that raises priority."""
+
+    id: str = Field(pattern=r"^[A-Z0-9-]+$")
+    markers: tuple[str, ...] = Field(min_length=1)
+    minimum_tier: int | None = Field(None, ge=1, le=3)
+
+
+class KindRules(Strict):
+    """ESLI, the quick hit resolved in the same interaction, versus a full ESL case."""
+
+    esli_channels: tuple[Channel, ...]
+    esli_severities: tuple[Severity, ...]
+
+
 class Priority(Strict):
     high_priority_case_types: tuple[CaseType, ...]
     high_priority_severities: tuple[Severity, ...]
@@ -50,10 +67,15 @@ class TriagePolicy(Strict):
     case_types: dict[str, CaseType]
     priority: Priority
     tier_rules: tuple[TierRule, ...]
+    complaint_tag: str = Field(min_length=1)
+    vulnerability_rules: tuple[VulnerabilityRule, ...]
+    kind: KindRules
+    lifecycle: LifecyclePolicy
+    assignment: AssignmentPolicy
 
     @model_validator(mode="after")
     def _consistent(self) -> TriagePolicy:
-        ids = [r.id for r in self.severity_rules] + [r.id for r in self.tier_rules]
+        ids = [r.id for r in (*self.severity_rules, *self.tier_rules, *self.vulnerability_rules)]
         if len(ids) != len(set(ids)):
             raise ValueError("rule ids must be unique")
         unknown_channels = set(self.case_types) - {c.value for c in Channel} - {"default"}
@@ -66,6 +88,9 @@ class TriagePolicy(Strict):
             missing = set(rule.when_rules) - severity_ids
             if missing:
                 raise ValueError(f"tier rule {rule.id} refers to unknown rules {sorted(missing)}")
+        unknown_rules = set(self.assignment.skills_by_rule) - severity_ids
+        if unknown_rules:
+            raise ValueError(f"assignment names unknown rules {sorted(unknown_rules)}")
         return self
 
 

@@ -1,13 +1,101 @@
-"""Triage's event store: one triage record per case."""
+"""Triage's event store (one record per case), the agent roster and the case-list read model.
+
+The `triage_cases` row of a case is rewritten by the same transaction that stores the
+case's new events, so lists never disagree with the events; it can be rebuilt from them.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError
+from eventsourcing.persistence import IntegrityError
+from psycopg.types.json import Jsonb
+from sqlalchemy import (
+    Boolean,
+    Column,
+    DateTime,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Uuid,
+)
+from sqlalchemy.dialects.postgresql import JSONB
 
-from casetrail.runtime.eventstore import ServiceApplication
+from casetrail.runtime.eventstore import ServiceApplication, Statement
+from casetrail.runtime.service import DomainError, NotFound
+from casetrail.triage.assignment import Agent
 from casetrail.triage.domain import CaseTriage
+
+OPEN_STATUSES = ("Assigned", "Acknowledged", "Pending On", "ESL QA", "Legal Review")
+
+tables = MetaData()
+case_list = Table(
+    "triage_cases",
+    tables,
+    Column("case_id", Uuid, primary_key=True),
+    Column("status", String(40)),
+    Column("severity", String(4), nullable=False),
+    Column("case_type", String(20), nullable=False),
+    Column("kind", String(8), nullable=False),
+    Column("tier", Integer, nullable=False),
+    Column("high_priority", Boolean, nullable=False),
+    Column("channel", String(40), nullable=False),
+    Column("assignee", String(200)),
+    Column("partner", String(200)),
+    Column("assignment_kind", String(10)),
+    Column("next_action", String(500)),
+    Column("opened_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Index("triage_cases_assignee", "assignee", "status"),
+    Index("triage_cases_partner", "partner", "status"),
+    Index("triage_cases_status", "status", "high_priority"),
+)
+agents = Table(
+    "triage_agents",
+    tables,
+    Column("agent_id", String(200), primary_key=True),
+    Column("profile", JSONB, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+
+class StillContended(DomainError):
+    status_code = 503
+    code = "contended"
+
+
+def case_row(case: CaseTriage) -> Statement:
+    """The case's row in the case list, as of its newest event."""
+    values = {
+        "case_id": case.id,
+        "status": case.status,
+        "severity": case.severity,
+        "case_type": case.case_type,
+        "kind": case.kind,
+        "tier": case.tier,
+        "high_priority": case.high_priority,
+        "channel": case.channel,
+        "assignee": case.assignee,
+        "partner": case.partner,
+        "assignment_kind": case.assignment_kind,
+        "next_action": case.next_action,
+        "opened_at": case.opened_at,
+        "updated_at": case.updated_at,
+    }
+    columns = ", ".join(values)
+    placeholders = ", ".join(f"%({name})s" for name in values)
+    updates = ", ".join(f"{name} = excluded.{name}" for name in values if name != "case_id")
+    return (
+        f"INSERT INTO triage_cases ({columns}) VALUES ({placeholders}) "
+        f"ON CONFLICT (case_id) DO UPDATE SET {updates}",
+        values,
+    )
 
 
 class TriageApplication(ServiceApplication):
@@ -18,3 +106,56 @@ class TriageApplication(ServiceApplication):
             return self.repository.get(case_id)
         except AggregateNotFoundError:
             return None
+
+    def roster(self) -> list[Agent]:
+        with self.recorder.datastore.transaction(commit=False) as cursor:
+            cursor.execute("SELECT profile FROM triage_agents ORDER BY agent_id")
+            return [Agent.model_validate(row["profile"]) for row in cursor.fetchall()]
+
+    def loads(self) -> dict[str, int]:
+        """Open cases per agent: what least-loaded assignment weighs."""
+        with self.recorder.datastore.transaction(commit=False) as cursor:
+            cursor.execute(
+                "SELECT assignee, count(*) AS open_cases FROM triage_cases "
+                "WHERE assignee IS NOT NULL AND status = ANY(%s) GROUP BY assignee",
+                (list(OPEN_STATUSES),),
+            )
+            return {row["assignee"]: row["open_cases"] for row in cursor.fetchall()}
+
+    def put_agent(self, agent: Agent, now: datetime) -> None:
+        with self.recorder.datastore.transaction(commit=True) as cursor:
+            cursor.execute(
+                "INSERT INTO triage_agents (agent_id, profile, updated_at) VALUES (%s, %s, %s) "
+                "ON CONFLICT (agent_id) DO UPDATE SET profile = excluded.profile, "
+                "updated_at = excluded.updated_at",
+                (agent.agent_id, Jsonb(agent.model_dump(mode="json")), now),
+            )
+
+    def cases_in_assigned(self) -> dict[str, list[UUID]]:
+        with self.recorder.datastore.transaction(commit=False) as cursor:
+            cursor.execute(
+                "SELECT assignee, case_id FROM triage_cases "
+                "WHERE status = 'Assigned' AND assignee IS NOT NULL ORDER BY case_id"
+            )
+            found: dict[str, list[UUID]] = {}
+            for row in cursor.fetchall():
+                found.setdefault(row["assignee"], []).append(row["case_id"])
+            return found
+
+    def work_on(self, case_id: UUID, command: Callable[[CaseTriage], Any]) -> CaseTriage:
+        """Runs a command on the case and saves its events with the case's list row; on a
+        concurrent change, reloads and runs it again."""
+        for _ in range(5):
+            case = self.triage_of(case_id)
+            if case is None:
+                raise NotFound("triage has no record of this case", case_id=str(case_id))
+            before = case.version
+            command(case)
+            if case.version == before:
+                return case
+            try:
+                self.save_tracked(case, statements=[case_row(case)])
+            except IntegrityError:
+                continue
+            return case
+        raise StillContended("the case is changing under heavy contention; retry")

@@ -1,0 +1,200 @@
+"""End-to-end: a complaint assigned on arrival and worked from Assigned to Closed with CSAT."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import httpx
+import pytest
+
+pytestmark = pytest.mark.e2e
+
+ALWAYS_ON_SHIFT = {
+    "timezone": "UTC",
+    "intervals": [{"weekday": d, "start": "00:00", "end": "24:00"} for d in range(7)],
+}
+EVERY_SKILL = ["regulatory", "legal", "executive", "fraud"]
+
+
+def triage(stack: Any, path: str) -> str:
+    return f"{stack.service_url('triage')}{path}"
+
+
+def put_agent(stack: Any, agent_id: str, **overrides: Any) -> httpx.Response:
+    agent = {
+        "agent_id": agent_id,
+        "name": agent_id,
+        "team": "complaints",
+        "skills": EVERY_SKILL,
+        "tiers": [1, 2, 3],
+        "shift": ALWAYS_ON_SHIFT,
+        "capacity": 100_000,
+    } | overrides
+    return httpx.put(
+        triage(stack, f"/v1/agents/{agent_id}"),
+        json=agent,
+        headers=stack.auth_headers("supervisor"),
+    )
+
+
+def open_message(stack: Any, email: str, body: str, **extra: Any) -> dict[str, Any]:
+    response = httpx.post(
+        f"{stack.service_url('intake')}/v1/channels/email/messages",
+        json={"customer": {"email": email}, "body": body, **extra},
+        headers=stack.auth_headers("channel"),
+    )
+    assert response.status_code == 202, response.text
+    return response.json()
+
+
+def triage_view(stack: Any, case_id: str) -> dict[str, Any] | None:
+    response = httpx.get(
+        triage(stack, f"/v1/cases/{case_id}/triage"), headers=stack.auth_headers("agent")
+    )
+    return response.json() if response.status_code == 200 else None
+
+
+def move(stack: Any, case_id: str, token: str, status: str, **extra: Any) -> httpx.Response:
+    return httpx.post(
+        triage(stack, f"/v1/cases/{case_id}/status"),
+        json={"status": status, **extra},
+        headers={"Authorization": f"Bearer {token}"},
+    )
+
+
+def test_a_case_goes_from_assigned_to_closed_with_csat(stack, wait_for):
+    agent_id = f"agent-{uuid.uuid4().hex[:8]}"
+    # Only agents on this roster take cases; everyone else is at full capacity here.
+    for other in httpx.get(triage(stack, "/v1/agents"), headers=stack.auth_headers("agent")).json():
+        put_agent(stack, other["agent_id"], active=False)
+    assert put_agent(stack, agent_id).status_code == 200
+    token = stack.token("agent", subject=agent_id)
+    email = f"{uuid.uuid4().hex[:8]}@example.com"
+    opened = open_message(stack, email, "My statement shows a fee I do not recognise.")
+    case_id = opened["case_id"]
+
+    view = wait_for(lambda: triage_view(stack, case_id), timeout=30)
+    assert (view["status"], view["assignee"]) == ("Assigned", agent_id)
+    assert "ASSIGN-LEAST-LOADED" in view["rules_fired"]
+    mine = httpx.get(
+        triage(stack, "/v1/my/cases"),
+        params={"limit": 1000},
+        headers={"Authorization": f"Bearer {token}"},
+    ).json()
+    assert case_id in [c["case_id"] for c in mine]
+
+    refused = move(stack, case_id, token, "Resolved")
+    assert refused.status_code == 409
+    assert refused.json()["error"] == "illegal_transition"
+    assert refused.json()["allowed"] == ["Acknowledged", "Incomplete"]
+
+    assert move(stack, case_id, token, "Acknowledged").status_code == 200
+    assert move(stack, case_id, token, "Pending On").status_code == 200
+    logged = httpx.post(
+        triage(stack, f"/v1/cases/{case_id}/worklog"),
+        json={
+            "issue_type": "Billing",
+            "action": "Checked the fee against the plan",
+            "outcome": "Fee charged in error",
+            "next_action": "Refund the fee",
+        },
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    assert logged.status_code == 201, logged.text
+    listed = httpx.get(
+        triage(stack, "/v1/cases"),
+        params={"next_action": "Refund the fee", "status": "Pending On", "limit": 1000},
+        headers=stack.auth_headers("supervisor"),
+    ).json()
+    assert case_id in [c["case_id"] for c in listed]
+
+    assert move(stack, case_id, token, "Resolved").status_code == 200
+    unconfirmed = move(stack, case_id, token, "Closed")
+    assert unconfirmed.status_code == 409
+    assert unconfirmed.json()["rule_id"] == "LIFECYCLE-CLOSE-NEEDS-CONFIRMATION"
+    closed = move(stack, case_id, token, "Closed", customer_confirmed=True)
+    assert closed.status_code == 200, closed.text
+
+    survey = triage(stack, f"/v1/cases/{case_id}/satisfaction")
+    assert (
+        httpx.post(survey, json={"score": 9}, headers=stack.auth_headers("channel")).status_code
+        == 422
+    )
+    answered = httpx.post(
+        survey, json={"score": 5, "feedback": "Quick"}, headers=stack.auth_headers("channel")
+    )
+    assert answered.json()["csat_score"] == 5
+
+    expected = [
+        "casetrail.case.opened.v1",
+        "casetrail.case.triaged.v1",
+        "casetrail.case.assigned.v1",
+        "casetrail.case.status_changed.v1",
+        "casetrail.case.status_changed.v1",
+        "casetrail.case.worklog_entry_added.v1",
+        "casetrail.case.status_changed.v1",
+        "casetrail.case.satisfaction_survey_requested.v1",
+        "casetrail.case.status_changed.v1",
+        "casetrail.case.satisfaction_recorded.v1",
+    ]
+
+    def lifecycle_in_audit() -> bool:
+        records = (
+            httpx.get(
+                f"{stack.service_url('audit')}/v1/cases/{case_id}/history",
+                params={"limit": 1000},
+                headers=stack.auth_headers("auditor"),
+            )
+            .json()
+            .get("records", [])
+        )
+        return [
+            r["type"] for r in records if not r["type"].startswith("casetrail.clock")
+        ] == expected
+
+    wait_for(lifecycle_in_audit, timeout=30)
+
+    # Closed stays closed: the customer's next words open a follow-up that points back.
+    def follow_up() -> dict[str, Any] | None:
+        answer = open_message(
+            stack,
+            f"{uuid.uuid4().hex[:8]}@example.com",
+            "One more question",
+            subject=f"About {opened['reference']}",
+            provider_message_id=f"probe-{uuid.uuid4()}",
+        )
+        return answer if answer["rule_id"] == "OPEN-FOLLOW-UP" else None
+
+    assert wait_for(follow_up, timeout=30)["case_id"] != case_id
+
+
+def test_supervisors_reassign_and_escalate_with_a_reason(stack, wait_for):
+    first, second = (f"agent-{uuid.uuid4().hex[:8]}" for _ in range(2))
+    for agent_id in (first, second):
+        assert put_agent(stack, agent_id).status_code == 200
+    opened = open_message(stack, f"{uuid.uuid4().hex[:8]}@example.com", "Where is my refund?")
+    case_id = opened["case_id"]
+    wait_for(lambda: triage_view(stack, case_id), timeout=30)
+    supervisor = stack.auth_headers("supervisor")
+    agent = stack.auth_headers("agent")
+    url = triage(stack, f"/v1/cases/{case_id}/assignment")
+    body = {"agent_id": second, "partner_id": first, "assignment_kind": "Dual", "reason": "skills"}
+    assert httpx.post(url, json=body, headers=agent).status_code == 403
+    moved = httpx.post(url, json=body, headers=supervisor)
+    assert moved.status_code == 200, moved.text
+    assert (moved.json()["assignee"], moved.json()["partner"]) == (second, first)
+    dual = httpx.get(
+        triage(stack, "/v1/my/dual-cases"),
+        params={"limit": 1000},
+        headers={"Authorization": f"Bearer {stack.token('agent', subject=first)}"},
+    ).json()
+    assert case_id in [c["case_id"] for c in dual]
+    escalation = triage(stack, f"/v1/cases/{case_id}/escalation")
+    escalated = httpx.post(
+        escalation, json={"to_tier": 2, "reason": "needs a specialist"}, headers=supervisor
+    )
+    assert escalated.json()["tier"] == 2
+    assert escalated.json()["rules_fired"][-1] == "ESC-SUPERVISOR"
+    unknown = httpx.post(url, json=body | {"agent_id": "nobody"}, headers=supervisor)
+    assert unknown.status_code == 422
