@@ -6,6 +6,7 @@
 #   make lint      ruff check + ruff format --check
 #   make test      install, lint, pytest (tests start their own throw-away stack)
 #   make chaos     install, then a large chaos run on a throw-away stack (CHAOS_CASES=3000 ...)
+#   make bench     install, then benchmarks on a throw-away stack (figures, no pass/fail)
 
 SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c
@@ -23,7 +24,7 @@ WORKSPACE_PACKAGES := $(shell sed -n 's/^name = "\(.*\)"/\1/p' libs/*/pyproject.
 UV_SYNC_FLAGS := --all-packages --python $(PYTHON_VERSION)$(if $(wildcard uv.lock), --frozen,) \
 	$(foreach p,$(WORKSPACE_PACKAGES),--reinstall-package $(p))
 
-.PHONY: help install uv sync infra-install run stop status lint test chaos
+.PHONY: help install uv sync infra-install run stop status lint test chaos bench
 
 help:
 	@sed -n 's/^#   //p' $(firstword $(MAKEFILE_LIST))
@@ -58,3 +59,6 @@ test: install lint
 
 chaos: install
 	.venv/bin/python tests/chaos.py
+
+bench: install
+	.venv/bin/python bench/intake.py

@@ -24,6 +24,7 @@ OPENING_EVENTS = Counter(
     {
         "casetrail.case.opened.v1": 1,
         "casetrail.case.triaged.v1": 1,
+        "casetrail.case.assigned.v1": 1,
         "casetrail.clock.started.v1": 2,
         # Every clock runs for one minute in a chaos run, so each must breach, exactly once.
         "casetrail.clock.breached.v1": 2,

@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import uuid
+from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
+import psycopg
 import pytest
+
+from casetrail.triage.handlers import report_shift_ends
+from casetrail.triage.store import TriageApplication
 
 pytestmark = pytest.mark.e2e
 
@@ -53,6 +62,15 @@ def triage_view(stack: Any, case_id: str) -> dict[str, Any] | None:
         triage(stack, f"/v1/cases/{case_id}/triage"), headers=stack.auth_headers("agent")
     )
     return response.json() if response.status_code == 200 else None
+
+
+def audited_types(stack: Any, case_id: str) -> list[str]:
+    response = httpx.get(
+        f"{stack.service_url('audit')}/v1/cases/{case_id}/history",
+        params={"limit": 1000},
+        headers=stack.auth_headers("auditor"),
+    )
+    return [r["type"] for r in response.json().get("records", [])]
 
 
 def move(stack: Any, case_id: str, token: str, status: str, **extra: Any) -> httpx.Response:
@@ -140,18 +158,8 @@ def test_a_case_goes_from_assigned_to_closed_with_csat(stack, wait_for):
     ]
 
     def lifecycle_in_audit() -> bool:
-        records = (
-            httpx.get(
-                f"{stack.service_url('audit')}/v1/cases/{case_id}/history",
-                params={"limit": 1000},
-                headers=stack.auth_headers("auditor"),
-            )
-            .json()
-            .get("records", [])
-        )
-        return [
-            r["type"] for r in records if not r["type"].startswith("casetrail.clock")
-        ] == expected
+        types = audited_types(stack, case_id)
+        return [kind for kind in types if not kind.startswith("casetrail.clock")] == expected
 
     wait_for(lifecycle_in_audit, timeout=30)
 
@@ -198,3 +206,72 @@ def test_supervisors_reassign_and_escalate_with_a_reason(stack, wait_for):
     assert escalated.json()["rules_fired"][-1] == "ESC-SUPERVISOR"
     unknown = httpx.post(url, json=body | {"agent_id": "nobody"}, headers=supervisor)
     assert unknown.status_code == 422
+
+
+def test_the_case_list_is_rebuilt_from_events_alone(stack, wait_for):
+    opened = open_message(stack, f"{uuid.uuid4().hex[:8]}@example.com", "Rebuild me")
+    wait_for(lambda: triage_view(stack, opened["case_id"]), timeout=30)
+    query = "SELECT * FROM triage_cases ORDER BY case_id"
+    with psycopg.connect(stack.database_url("triage")) as conn:
+        before = conn.execute(query).fetchall()
+        conn.execute("DELETE FROM triage_cases")
+        conn.commit()
+        assert conn.execute(query).fetchall() == []
+    rebuilt = subprocess.run(
+        [sys.executable, "-m", "casetrail.triage.cli", "rebuild-case-list"],
+        env={**os.environ, **stack.service_env("triage")},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert f"case list rebuilt from events: {len(before)} cases" in rebuilt.stdout
+    with psycopg.connect(stack.database_url("triage")) as conn:
+        assert conn.execute(query).fetchall() == before
+
+
+def test_a_case_left_in_assigned_at_shift_end_is_reported_and_recorded(stack, wait_for):
+    # A timezone where it is now about noon, so the shift below never straddles midnight.
+    utc_now = datetime.now(UTC)
+    offset = 12 - utc_now.hour
+    zone = "Etc/GMT" + (f"{-offset:+d}" if offset else "")
+    local_now = utc_now.astimezone(ZoneInfo(zone))
+    ended = (local_now - timedelta(hours=1)).replace(second=0, microsecond=0)
+    shift = {
+        "timezone": zone,
+        "intervals": [
+            {"weekday": local_now.weekday(), "start": "00:00", "end": ended.strftime("%H:%M")}
+        ],
+    }
+    agent_id = f"agent-{uuid.uuid4().hex[:8]}"
+    assert put_agent(stack, agent_id, shift=shift).status_code == 200
+    opened = open_message(stack, f"{uuid.uuid4().hex[:8]}@example.com", "Nobody picked me up")
+    case_id = opened["case_id"]
+    wait_for(lambda: triage_view(stack, case_id), timeout=30)
+    moved = httpx.post(
+        triage(stack, f"/v1/cases/{case_id}/assignment"),
+        json={"agent_id": agent_id, "reason": "owner of this account"},
+        headers=stack.auth_headers("supervisor"),
+    )
+    assert moved.json()["status"] == "Assigned"
+
+    since, until = utc_now - timedelta(hours=2), utc_now
+    report = httpx.get(
+        triage(stack, "/v1/reports/end-of-shift"),
+        params={"since": since.isoformat(), "until": until.isoformat()},
+        headers=stack.auth_headers("supervisor"),
+    ).json()
+    mine = [item for item in report if item["agent_id"] == agent_id]
+    assert [item["case_id"] for item in mine] == [case_id]
+    assert datetime.fromisoformat(mine[0]["shift_ended_at"]) == ended
+
+    store = TriageApplication(stack.database_url("triage"), pool_size=1, create_tables=False)
+    try:
+        assert report_shift_ends(store, since, until) >= 1
+        report_shift_ends(store, since, until)  # a second watcher: records nothing new
+    finally:
+        store.close()
+
+    def recorded() -> list[str]:
+        return [kind for kind in audited_types(stack, case_id) if "left_assigned" in kind]
+
+    assert wait_for(recorded, timeout=30) == ["casetrail.case.left_assigned_at_shift_end.v1"]

@@ -58,4 +58,4 @@ def test_intake_refuses_while_a_dependency_is_down_and_resumes_after(stack, wait
 
     accepted = wait_for(lambda: (r := open_case(stack)).status_code == 202 and r, timeout=60)
     case_id = accepted.json()["case_id"]
-    wait_for(lambda: history_length(stack, case_id) == 4, timeout=120)
+    wait_for(lambda: history_length(stack, case_id) == 5, timeout=120)

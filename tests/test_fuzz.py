@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -14,6 +15,7 @@ pytestmark = pytest.mark.e2e
 
 SERVICES = ("intake", "triage", "sla_timer", "refunds", "audit")
 EXAMPLES_PER_OPERATION = 25
+HERE = Path(__file__).resolve().parent
 
 
 @pytest.mark.parametrize("service", SERVICES)
@@ -39,6 +41,7 @@ def test_fuzzing_finds_no_server_error_and_no_schema_violation(stack, service, t
         capture_output=True,
         text=True,
         timeout=600,
+        env={**os.environ, "SCHEMATHESIS_HOOKS": "fuzz_hooks", "PYTHONPATH": str(HERE)},
         check=False,
     )
     assert run.returncode == 0, run.stdout[-6000:] + run.stderr[-2000:]

@@ -396,3 +396,58 @@ def test_the_customer_profile_lists_contacts_and_cases(stack, wait_for):
         ),
         timeout=30,
     )
+
+
+def test_personal_data_never_reaches_the_logs(stack):
+    name, email, phone = "Zebulon Quarrington", f"zq-{uuid.uuid4().hex[:6]}@example.com", a_phone()
+    narrative = f"my secret narrative {uuid.uuid4().hex}"
+    post_message(
+        stack,
+        "sms",
+        {"customer": {"phone": phone, "email": email, "name": name}, "body": narrative},
+    )
+    post_message(stack, "sms", {"customer": {"email": email, "name": name}, "body": narrative})
+    post_message(stack, "regulatory", {"customer": {"phone": phone}, "body": narrative})
+    token = stack.provider_env()["INTAKE_META_VERIFY_TOKEN"]
+    httpx.get(
+        intake(stack, "/v1/webhooks/meta"),
+        params={"hub.mode": "subscribe", "hub.challenge": "1", "hub.verify_token": token},
+    )
+    twilio_post(stack, twilio_form(phone, f"SM{uuid.uuid4().hex}") | {"Body": narrative}, "bad")
+    logs = "\n".join(path.read_text(errors="replace") for path in stack.logs.glob("*.log"))
+    for secret in (name, email, phone, narrative, token):
+        assert secret not in logs
+
+
+def test_an_uploaded_attachment_is_named_by_a_later_message(stack):
+    document = b"%PDF-1.7 statement " + uuid.uuid4().bytes
+    uploaded = httpx.post(
+        intake(stack, "/v1/attachments"),
+        files={"file": ("statement.pdf", document, "application/pdf")},
+        headers=stack.auth_headers("channel"),
+    )
+    assert uploaded.status_code == 201, uploaded.text
+    digest = uploaded.json()["sha256"]
+    assert digest == hashlib.sha256(document).hexdigest()
+    message = {
+        "customer": {"account_id": f"acct-{uuid.uuid4()}"},
+        "body": "Statement attached",
+        "attachments": [{"sha256": digest, "filename": "march.pdf"}],
+    }
+    answer = post_message(stack, "in_app", message)
+    case = httpx.get(
+        intake(stack, f"/v1/cases/{answer.json()['case_id']}"), headers=stack.auth_headers("agent")
+    ).json()
+    assert case["attachments"] == [
+        {
+            "filename": "march.pdf",
+            "media_type": "application/pdf",
+            "size_bytes": len(document),
+            "sha256": digest,
+        }
+    ]
+    unknown = post_message(
+        stack, "in_app", message | {"attachments": [{"sha256": "0" * 64, "filename": "x.pdf"}]}
+    )
+    assert unknown.status_code == 422
+    assert unknown.json()["error"] == "unknown_attachment"

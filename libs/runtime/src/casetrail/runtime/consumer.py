@@ -17,7 +17,7 @@ from aiokafka import AIOKafkaProducer, ConsumerRebalanceListener, ConsumerRecord
 from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 from eventsourcing.persistence import IntegrityError as EventStoreIntegrityError
 from eventsourcing.persistence import Tracking
-from prometheus_client import Counter
+from prometheus_client import Counter, Gauge
 from sqlalchemy import BigInteger, Column, Integer, MetaData, String, Table, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -31,6 +31,10 @@ from casetrail.runtime.logs import log
 
 CONSUMED = Counter("casetrail_events_consumed_total", "Events handled", ["topic", "type"])
 DEAD_LETTERED = Counter("casetrail_events_dead_lettered_total", "Events sent to DLQ", ["topic"])
+# How a consumer group shares its partitions among the replicas: one gauge per replica.
+PARTITIONS_OWNED = Gauge(
+    "casetrail_partitions_assigned", "Partitions this replica consumes", ["group"]
+)
 
 
 def position_name(topic: str, partition: int) -> str:
@@ -179,12 +183,13 @@ class SqlHandler:
 
 
 class _SeekToRecordedPositions(ConsumerRebalanceListener):
-    def __init__(self, consumer: Any, handler: Handler) -> None:
+    def __init__(self, consumer: Any, handler: Handler, group_id: str) -> None:
         self.consumer = consumer
         self.handler = handler
+        self.group_id = group_id
 
     async def on_partitions_revoked(self, revoked: Any) -> None:
-        return None
+        PARTITIONS_OWNED.labels(self.group_id).set(0)
 
     async def on_partitions_assigned(self, assigned: Any) -> None:
         partitions = list(assigned)
@@ -194,6 +199,7 @@ class _SeekToRecordedPositions(ConsumerRebalanceListener):
                 self.consumer.seek(tp, recorded[tp])
             else:
                 await self.consumer.seek_to_beginning(tp)
+        PARTITIONS_OWNED.labels(self.group_id).set(len(partitions))
         log.info(
             "partitions_assigned", partitions=[f"{tp.topic}:{tp.partition}" for tp in partitions]
         )
@@ -231,7 +237,8 @@ class TrackedConsumer:
             try:
                 await self.consumer.start()
                 self.consumer.subscribe(
-                    self.topics, listener=_SeekToRecordedPositions(self.consumer, self.handler)
+                    self.topics,
+                    listener=_SeekToRecordedPositions(self.consumer, self.handler, self.group_id),
                 )
                 await self._consume()
             except asyncio.CancelledError:

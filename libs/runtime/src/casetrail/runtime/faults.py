@@ -52,6 +52,11 @@ def causes(error: BaseException) -> Iterator[BaseException]:
         pending += [current.__cause__, current.__context__, getattr(current, "orig", None)]
 
 
+def is_bad_data(error: BaseException) -> bool:
+    """PostgreSQL refused a value itself (a NUL character, a number out of range)."""
+    return any(isinstance(e, BAD_DATA_ERRORS) for e in causes(error))
+
+
 def is_transient(error: BaseException) -> bool:
     """Worth retrying: the database or the network failed, not the event or the code."""
     chain = list(causes(error))

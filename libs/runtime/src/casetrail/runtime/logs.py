@@ -7,7 +7,9 @@ rendered by the same processors, so every line a service prints is JSON.
 from __future__ import annotations
 
 import logging
+import re
 import sys
+from typing import Any
 
 import structlog
 from structlog.types import EventDict
@@ -18,6 +20,36 @@ SHARED_PROCESSORS: list[structlog.types.Processor] = [
     structlog.stdlib.add_logger_name,
     structlog.processors.TimeStamper(fmt="iso", utc=True),
 ]
+
+
+# Personal data must never reach a log line. Names and free text are never logged at all;
+# these patterns catch what can slip in through a library's message or an exception:
+# contact details, and query strings (an access log line carries the full URL).
+PERSONAL_DATA = (
+    (re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+"), "[email]"),
+    (re.compile(r"\+[1-9]\d{6,14}(?!\d)"), "[phone]"),
+    (re.compile(r'(\s/[^\s?"]*)\?[^\s"]*'), r"\1?[query]"),
+)
+KEPT_AS_IS = frozenset({"timestamp", "level", "logger", "service"})
+
+
+def scrub(text: str) -> str:
+    for pattern, replacement in PERSONAL_DATA:
+        text = pattern.sub(replacement, text)
+    return text
+
+
+def redact_personal_data(_: object, __: str, event: EventDict) -> EventDict:
+    def clean(value: Any) -> Any:
+        if isinstance(value, str):
+            return scrub(value)
+        if isinstance(value, list | tuple):
+            return [clean(item) for item in value]
+        if isinstance(value, dict):
+            return {key: clean(item) for key, item in value.items()}
+        return value
+
+    return {key: value if key in KEPT_AS_IS else clean(value) for key, value in event.items()}
 
 
 def configure_logging(service_name: str, level: str = "INFO") -> None:
@@ -37,6 +69,7 @@ def configure_logging(service_name: str, level: str = "INFO") -> None:
         processors=[
             structlog.stdlib.ProcessorFormatter.remove_processors_meta,
             structlog.processors.format_exc_info,
+            redact_personal_data,
             structlog.processors.JSONRenderer(),
         ],
     )

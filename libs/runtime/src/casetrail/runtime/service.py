@@ -26,7 +26,7 @@ from casetrail.contracts.access import PROVIDER_SIGNED, PUBLIC_PATHS, Role, Rout
 from casetrail.runtime.auth import Forbidden, TokenVerifier, Unauthenticated, authorizer
 from casetrail.runtime.consumer import Handler, TrackedConsumer, positions_metadata
 from casetrail.runtime.eventstore import ServiceApplication
-from casetrail.runtime.faults import is_transient
+from casetrail.runtime.faults import is_bad_data, is_transient
 from casetrail.runtime.kafka import build_producer, kafka_reachable
 from casetrail.runtime.limits import BodySizeLimit
 from casetrail.runtime.logs import configure_logging, log
@@ -379,6 +379,11 @@ class Service:
 
         @app.exception_handler(Exception)
         async def unexpected(_: Request, error: Exception) -> JSONResponse:
+            if is_bad_data(error):
+                return JSONResponse(
+                    error_body("unstorable_value", "a value cannot be stored (e.g. a NUL)"),
+                    status_code=422,
+                )
             if is_transient(error):
                 log.warning("dependency_unavailable", error=repr(error))
                 return JSONResponse(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
@@ -230,7 +231,9 @@ async def record(
     service_of(request).require_ready()
     policy = policy_of(request)
     try:
-        check_contact(message, policy)
+        # The original open-case API names the customer by reference, whatever the channel.
+        if not always_open:
+            check_contact(message, policy)
     except MissingContact as error:
         raise InvalidMessage(str(error)) from None
     store = application_of(request, IntakeApplication)
@@ -566,6 +569,7 @@ class LoadedRow(BaseModel):
 class RegulatorBatchResult(BaseModel):
     rows: int
     opened: int
+    continued: int = Field(description="a newer version of a complaint already on a case")
     already_recorded: int
     refused: list[RefusedRow]
     loaded: list[LoadedRow]
@@ -597,7 +601,7 @@ async def load_cfpb(request: Request) -> Any:
     raw = await request.body()
     items = list(cfpb.read_any(raw, request.headers.get("content-type")))
     result = RegulatorBatchResult(
-        rows=len(items), opened=0, already_recorded=0, refused=[], loaded=[]
+        rows=len(items), opened=0, continued=0, already_recorded=0, refused=[], loaded=[]
     )
     for item in items:
         if isinstance(item, cfpb.RowError):
@@ -605,11 +609,19 @@ async def load_cfpb(request: Request) -> Any:
                 RefusedRow(row=item.row, complaint_id=item.complaint_id, errors=list(item.errors))
             )
             continue
-        receipt = await record(request, cfpb.to_inbound(item))
+        receipt = await record(request, versioned(cfpb.to_inbound(item)))
         status = accepted(receipt)["status"]
         result.opened += status == "opened"
+        result.continued += status == "continued"
         result.already_recorded += status == "already_recorded"
         result.loaded.append(
             LoadedRow(complaint_id=item.complaint_id, case_id=receipt.case_id, status=status)
         )
     return result
+
+
+def versioned(message: InboundMessage) -> InboundMessage:
+    """Regulators re-publish a complaint as it changes (the company's response, a dispute):
+    each version is a delivery of its own, and a newer one continues the complaint's case."""
+    version = message_fingerprint(message, [])[:16]
+    return replace(message, provider_message_id=f"{message.provider_message_id}@{version}")

@@ -19,7 +19,8 @@ def create_app(settings: IntakeSettings | None = None) -> FastAPI:
     application = type(
         "ConfiguredIntakeApplication",
         (IntakeApplication,),
-        {"attachment_dir": settings.attachment_dir},
+        # eventsourcing names tables after `name`, which a subclass must restate.
+        {"name": IntakeApplication.name, "attachment_dir": settings.attachment_dir},
     )
     service = Service(
         settings,

@@ -14,7 +14,7 @@ class IntakeSettings(ServiceSettings):
     service_name: str = "intake"
     # E-mail with attachments and regulator batches are large; each attachment has its own
     # limit in the policy.
-    max_request_bytes: int = Field(64 * 1_048_576, ge=1024)
+    max_request_bytes: int = Field(32 * 1_048_576, ge=1024)
     attachment_dir: Path | None = Field(
         None, description="keep attachment content in files here instead of PostgreSQL"
     )

@@ -335,6 +335,15 @@ async def list_agents(request: Request) -> Any:
     return await run_in_threadpool(application_of(request, TriageApplication).roster)
 
 
+# Each day in the window is walked shift by shift; a bound keeps one request cheap.
+LONGEST_REPORT = timedelta(days=31)
+
+
+class InvalidWindow(DomainError):
+    status_code = 422
+    code = "invalid_window"
+
+
 @router.get("/reports/end-of-shift", response_model=list[EndOfShiftItem])
 async def end_of_shift(
     request: Request,
@@ -344,6 +353,12 @@ async def end_of_shift(
     """Cases still in Assigned for agents whose shift ended in (since, until]."""
     until = until or datetime.now(UTC)
     since = since or until - timedelta(days=1)
+    if not timedelta(0) <= until - since <= LONGEST_REPORT:
+        raise InvalidWindow(
+            f"since must come before until, at most {LONGEST_REPORT.days} days apart",
+            since=since.isoformat(),
+            until=until.isoformat(),
+        )
     app = application_of(request, TriageApplication)
     roster, waiting = await run_in_threadpool(lambda: (app.roster(), app.cases_in_assigned()))
     return end_of_shift_report(roster, waiting, since, until)

@@ -142,6 +142,27 @@ class TriageApplication(ServiceApplication):
                 found.setdefault(row["assignee"], []).append(row["case_id"])
             return found
 
+    def rebuild_case_list(
+        self, progress: Callable[[int, int], None] = lambda done, total: None
+    ) -> int:
+        """Rebuilds `triage_cases` from the event store alone, in one transaction, so
+        readers see the old list until the new one is complete."""
+        case_ids: dict[UUID, None] = {}
+        start: int | None = None
+        while batch := self.recorder.select_notifications(
+            start, 1000, inclusive_of_start=start is None
+        ):
+            case_ids.update((n.originator_id, None) for n in batch)
+            start = batch[-1].id
+        with self.recorder.datastore.transaction(commit=True) as cursor:
+            cursor.execute("DELETE FROM triage_cases")
+            for done, case_id in enumerate(case_ids, start=1):
+                statement, params = case_row(self.repository.get(case_id))
+                cursor.execute(statement, params)
+                if done % 500 == 0 or done == len(case_ids):
+                    progress(done, len(case_ids))
+        return len(case_ids)
+
     def work_on(self, case_id: UUID, command: Callable[[CaseTriage], Any]) -> CaseTriage:
         """Runs a command on the case and saves its events with the case's list row; on a
         concurrent change, reloads and runs it again."""
