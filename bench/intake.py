@@ -77,7 +77,7 @@ def main() -> None:
         stack = infra.Stack(Path(root), fast=True)
         try:
             stack.up()
-            raw_rate = raw_insert_rate(stack.database_url("intake"), messages)
+            raw_rate = raw_insert_rate(stack.postgres.owner_url("intake"), messages)
             url = f"{stack.service_url('intake')}/v1/channels/sms/messages"
             token = stack.token("channel")
             asyncio.run(post_messages(url, token, min(100, messages), concurrency))  # warm-up

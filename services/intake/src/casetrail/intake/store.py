@@ -281,16 +281,30 @@ class IntakeApplication(ServiceApplication):
         """
         key = message_key(message, idempotency_key)
         files = prepared or []
+        named = list(dict.fromkeys([*([message.sender] if message.sender else []), *also_known_as]))
         for _ in range(10):
-            earlier = self._earlier_delivery(key, fingerprint)
-            if earlier is not None:
-                return earlier
-            customer, customer_changed, new_points = self._customer_for(message, also_known_as, now)
+            # One round of reads on one connection: each checkout costs round trips.
+            with self.recorder.datastore.transaction(commit=False) as cursor:
+                earlier = self._earlier_delivery(cursor, key, fingerprint)
+                if earlier is not None:
+                    return earlier
+                owners = self._owners(cursor, named)
+                known_customer = next(
+                    (owners[c.kind, c.value] for c in named if _in(owners, c)), None
+                )
+                facts = (
+                    RoutingFacts()
+                    if always_open
+                    else self._routing_facts(cursor, message, known_customer, policy)
+                )
+            customer, customer_changed, new_points = self._customer_for(
+                message, named, owners, known_customer, now
+            )
             customer_id = customer.id if customer is not None else None
             if always_open:
                 decision = Route(None, "OPEN-REQUESTED")
             else:
-                decision = route(self._routing_facts(message, customer_id, policy), policy, now)
+                decision = route(facts, policy, now)
             message_id = message_id_for(key)
             refs = [file.ref for file in files]
             if decision.case_id is None:
@@ -343,17 +357,16 @@ class IntakeApplication(ServiceApplication):
             return case_id_for_idempotency_key(idempotency_key)
         return stable_id("case", key) if key else uuid4()
 
-    def _earlier_delivery(self, key: str | None, fingerprint: str) -> Receipt | None:
+    def _earlier_delivery(self, cursor: Any, key: str | None, fingerprint: str) -> Receipt | None:
         if key is None:
             return None
-        with self.recorder.datastore.transaction(commit=False) as cursor:
-            cursor.execute(
-                "SELECT d.case_id, d.message_id, d.fingerprint, c.reference "
-                "FROM intake_deliveries d LEFT JOIN intake_cases c USING (case_id) "
-                "WHERE d.delivery_key = %s",
-                (key,),
-            )
-            row = cursor.fetchone()
+        cursor.execute(
+            "SELECT d.case_id, d.message_id, d.fingerprint, c.reference "
+            "FROM intake_deliveries d LEFT JOIN intake_cases c USING (case_id) "
+            "WHERE d.delivery_key = %s",
+            (key,),
+        )
+        row = cursor.fetchone()
         if row is None:
             return None
         if row["fingerprint"] != fingerprint:
@@ -364,66 +377,70 @@ class IntakeApplication(ServiceApplication):
         return Receipt(row["case_id"], row["message_id"], row["reference"], False, True, "REPEAT")
 
     def _customer_for(
-        self, message: InboundMessage, also_known_as: tuple[Contact, ...], now: datetime
+        self,
+        message: InboundMessage,
+        named: list[Contact],
+        owners: dict[tuple[str, str], UUID],
+        known_customer: UUID | None,
+        now: datetime,
     ) -> tuple[Customer | None, bool, list[dict[str, str]]]:
         """The customer these contacts belong to (registered if new), whether their record
         changed, and the contact points newly theirs."""
-        named = list(dict.fromkeys([*([message.sender] if message.sender else []), *also_known_as]))
         if not named:
             return None, False, []
-        owners = self._owners([as_point(c) for c in named])
         updated_by = f"channel:{message.provider}"
-        if not owners:
+        if known_customer is None:
             customer = register_customer(named, message.sender_name, updated_by, now)
             return customer, True, list(customer.contacts)
-        first_owner = next(owners[c.kind, c.value] for c in named if _in(owners, c))
-        customer = self.repository.get(first_owner)
+        customer = self.repository.get(known_customer)
         unowned = [c for c in named if not _in(owners, c)]
         name = None if customer.name else message.sender_name
         changed = change_contacts(customer, add=unowned, name=name, updated_by=updated_by, now=now)
         return customer, changed, [as_point(c) for c in unowned] if changed else []
 
-    def _owners(self, points: list[dict[str, str]]) -> dict[tuple[str, str], UUID]:
-        with self.recorder.datastore.transaction(commit=False) as cursor:
-            cursor.execute(
-                "SELECT kind, value, customer_id FROM intake_contacts "
-                "WHERE (kind, value) IN (SELECT * FROM unnest(%s::text[], %s::text[]))",
-                ([p["kind"] for p in points], [p["value"] for p in points]),
-            )
-            return {(r["kind"], r["value"]): r["customer_id"] for r in cursor.fetchall()}
+    def _owners(self, cursor: Any, named: list[Contact]) -> dict[tuple[str, str], UUID]:
+        if not named:
+            return {}
+        cursor.execute(
+            "SELECT kind, value, customer_id FROM intake_contacts "
+            "WHERE (kind, value) IN (SELECT * FROM unnest(%s::text[], %s::text[]))",
+            ([c.kind for c in named], [c.value for c in named]),
+        )
+        return {(r["kind"], r["value"]): r["customer_id"] for r in cursor.fetchall()}
 
     def _routing_facts(
-        self, message: InboundMessage, customer_id: UUID | None, policy: IntakePolicy
+        self,
+        cursor: Any,
+        message: InboundMessage,
+        customer_id: UUID | None,
+        policy: IntakePolicy,
     ) -> RoutingFacts:
         earlier_ids = list(message.thread.earlier_ids)
-        quoted = list(
-            references_in(f"{message.subject or ''}\n{message.body}", policy.reference_prefix)
-        )
+        text = f"{message.subject or ''}\n{message.body}"
+        quoted = list(references_in(text, policy.reference_prefix))
         columns = "c.case_id, c.reference, c.open, c.last_message_at"
         latest_first = "ORDER BY c.last_message_at DESC LIMIT 1"
-        with self.recorder.datastore.transaction(commit=False) as cursor:
-            threaded = referenced = latest = None
-            if earlier_ids:
-                cursor.execute(
-                    f"SELECT {columns} FROM intake_thread_ids t JOIN intake_cases c "
-                    f"USING (case_id) WHERE t.rfc_message_id = ANY(%s) {latest_first}",
-                    (earlier_ids,),
-                )
-                threaded = cursor.fetchone()
-            if quoted:
-                cursor.execute(
-                    f"SELECT {columns} FROM intake_cases c WHERE c.reference = ANY(%s) "
-                    f"{latest_first}",
-                    (quoted,),
-                )
-                referenced = cursor.fetchone()
-            if customer_id is not None:
-                cursor.execute(
-                    f"SELECT {columns} FROM intake_cases c WHERE c.customer_id = %s "
-                    f"AND c.open {latest_first}",
-                    (customer_id,),
-                )
-                latest = cursor.fetchone()
+        threaded = referenced = latest = None
+        if earlier_ids:
+            cursor.execute(
+                f"SELECT {columns} FROM intake_thread_ids t JOIN intake_cases c "
+                f"USING (case_id) WHERE t.rfc_message_id = ANY(%s) {latest_first}",
+                (earlier_ids,),
+            )
+            threaded = cursor.fetchone()
+        if quoted:
+            cursor.execute(
+                f"SELECT {columns} FROM intake_cases c WHERE c.reference = ANY(%s) {latest_first}",
+                (quoted,),
+            )
+            referenced = cursor.fetchone()
+        if customer_id is not None:
+            cursor.execute(
+                f"SELECT {columns} FROM intake_cases c WHERE c.customer_id = %s "
+                f"AND c.open {latest_first}",
+                (customer_id,),
+            )
+            latest = cursor.fetchone()
         return RoutingFacts(_known(threaded), _known(referenced), _known(latest))
 
     def _read_model_rows(
@@ -501,7 +518,8 @@ class IntakeApplication(ServiceApplication):
             customer = self.customer(customer_id)
             if customer is None:
                 return None
-            owners = self._owners([as_point(c) for c in add]) if add else {}
+            with self.recorder.datastore.transaction(commit=False) as cursor:
+                owners = self._owners(cursor, add)
             taken = [c for c in add if owners.get((c.kind, c.value), customer_id) != customer_id]
             if taken:
                 raise ContactTaken(
