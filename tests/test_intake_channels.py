@@ -451,3 +451,11 @@ def test_an_uploaded_attachment_is_named_by_a_later_message(stack):
     )
     assert unknown.status_code == 422
     assert unknown.json()["error"] == "unknown_attachment"
+
+
+def test_a_nul_character_is_refused_wherever_it_comes_in(stack):
+    json_nul = post_message(stack, "sms", {"customer": {"phone": a_phone()}, "body": "a\u0000b"})
+    assert json_nul.status_code == 422
+    token = stack.provider_env()["INTAKE_TWILIO_AUTH_TOKEN"]
+    form = twilio_form(a_phone(), f"SM{uuid.uuid4().hex}") | {"Body": "a\x00b"}
+    assert twilio_post(stack, form, token).status_code == 422

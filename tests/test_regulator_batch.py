@@ -11,10 +11,10 @@ import pytest
 
 pytestmark = pytest.mark.e2e
 
+# Canonical JSON (no spaces), so a text match is exact.
 OPENED_FROM_CFPB = """
     SELECT count(*) FROM audit_records
-    WHERE event_type = 'casetrail.case.opened.v1'
-      AND (envelope::jsonb -> 'data' ->> 'provider') = 'cfpb'
+    WHERE event_type = 'casetrail.case.opened.v1' AND envelope LIKE '%"provider":"cfpb"%'
 """
 
 

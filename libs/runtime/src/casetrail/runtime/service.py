@@ -28,7 +28,7 @@ from casetrail.runtime.consumer import Handler, TrackedConsumer, positions_metad
 from casetrail.runtime.eventstore import ServiceApplication
 from casetrail.runtime.faults import is_bad_data, is_transient
 from casetrail.runtime.kafka import build_producer, kafka_reachable
-from casetrail.runtime.limits import BodySizeLimit
+from casetrail.runtime.limits import BodySizeLimit, NulCharacter, refuse_nul_characters
 from casetrail.runtime.logs import configure_logging, log
 from casetrail.runtime.relay import OutboxRelay
 from casetrail.runtime.settings import ServiceSettings, asyncpg_url
@@ -349,6 +349,13 @@ class Service:
                 status_code=403,
             )
 
+        @app.exception_handler(NulCharacter)
+        async def nul_character(_: Request, __: NulCharacter) -> JSONResponse:
+            return JSONResponse(
+                error_body("unstorable_value", "NUL characters (\\u0000) are not accepted"),
+                status_code=422,
+            )
+
         @app.exception_handler(DomainError)
         async def domain_error(_: Request, error: DomainError) -> JSONResponse:
             headers = {"Retry-After": "1"} if error.status_code == 503 else None
@@ -399,8 +406,9 @@ class Service:
 
         permissions = permissions_for(self.settings.service_name)
         guard = Depends(authorizer(TokenVerifier(self.settings), permissions))
+        refuse_nul = Depends(refuse_nul_characters)
         for router in routers:
-            app.include_router(router, dependencies=[guard])
+            app.include_router(router, dependencies=[guard, refuse_nul])
         if provider_signed is not None:
             app.include_router(provider_signed)
 

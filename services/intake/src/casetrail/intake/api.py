@@ -229,6 +229,8 @@ async def record(
 ) -> Receipt:
     """Every entry point ends here: checked, stored durably, then answered."""
     service_of(request).require_ready()
+    if _carries_nul(message):
+        raise InvalidMessage("NUL characters are not accepted in a message")
     policy = policy_of(request)
     try:
         # The original open-case API names the customer by reference, whatever the channel.
@@ -255,6 +257,20 @@ async def record(
             always_open=always_open,
         )
     )
+
+
+def _carries_nul(message: InboundMessage) -> bool:
+    """Providers deliver form fields and e-mail headers that JSON checks never see."""
+    texts = [
+        message.subject or "",
+        message.body,
+        message.sender_name or "",
+        message.sender.value if message.sender else "",
+        message.provider_message_id or "",
+        *(m for m in (message.thread.message_id, *message.thread.earlier_ids) if m),
+        repr(message.source_details),
+    ]
+    return any("\x00" in text for text in texts)
 
 
 # -- cases and messages --------------------------------------------------------------------
