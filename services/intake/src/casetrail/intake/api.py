@@ -10,7 +10,7 @@ from uuid import UUID
 from fastapi import APIRouter, Header, Path, Request, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import AwareDatetime, BaseModel, Field, ValidationError, model_validator
 from sqlalchemy import select
 
 from casetrail.contracts.events import AttachmentRef, Channel, ContactPoint
@@ -20,6 +20,7 @@ from casetrail.intake.inbound import Contact, InboundAttachment, InboundMessage,
 from casetrail.intake.mail import MailFormatError, parse_email
 from casetrail.intake.policy import IntakePolicy
 from casetrail.intake.store import IntakeApplication, PreparedAttachment, Receipt, cases
+from casetrail.runtime.models import StrictRequest
 from casetrail.runtime.service import (
     DomainError,
     NotFound,
@@ -51,11 +52,7 @@ def principal_name(request: Request) -> str:
 # -- requests and answers ----------------------------------------------------------------
 
 
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class CustomerIdentity(Strict):
+class CustomerIdentity(StrictRequest):
     """Who the customer is; at least one way to find them again."""
 
     account_id: str | None = Field(None, min_length=1, max_length=200)
@@ -82,49 +79,49 @@ class CustomerIdentity(Strict):
         return [c for c in found if c is not None]
 
 
-class PhoneSource(Strict):
+class PhoneSource(StrictRequest):
     callback_consent: bool = Field(description="the caller pressed 1 to accept a callback")
     callback_number: str | None = Field(None, pattern=E164)
     ivr_path: str | None = Field(None, max_length=200)
 
 
-class RegulatorySource(Strict):
+class RegulatorySource(StrictRequest):
     agency: str = Field(min_length=1, max_length=100)
     agency_complaint_id: str = Field(min_length=1, max_length=100)
     received_by_agency_at: AwareDatetime | None = None
     response_due_at: AwareDatetime | None = None
 
 
-class LegalSource(Strict):
+class LegalSource(StrictRequest):
     sender_firm: str = Field(min_length=1, max_length=200)
     matter_reference: str | None = Field(None, max_length=200)
 
 
-class NodSource(Strict):
+class NodSource(StrictRequest):
     nod_reference: str = Field(min_length=1, max_length=200)
     claimant_counsel: str | None = Field(None, max_length=200)
     platform: Literal["fairshake", "other"] = "fairshake"
 
 
-class ExecutiveSource(Strict):
+class ExecutiveSource(StrictRequest):
     executive: str = Field(min_length=1, max_length=200)
 
 
-class SocialSource(Strict):
+class SocialSource(StrictRequest):
     platform: str = Field(min_length=1, max_length=50)
     post_url: str | None = Field(None, max_length=2000)
     public: bool = True
 
 
-class CorporateSource(Strict):
+class CorporateSource(StrictRequest):
     department: str | None = Field(None, max_length=200)
 
 
-class NoSource(Strict):
+class NoSource(StrictRequest):
     pass
 
 
-SOURCES: dict[Channel, type[Strict]] = {
+SOURCES: dict[Channel, type[StrictRequest]] = {
     Channel.PHONE: PhoneSource,
     Channel.REGULATORY: RegulatorySource,
     Channel.LEGAL: LegalSource,
@@ -135,18 +132,18 @@ SOURCES: dict[Channel, type[Strict]] = {
 }
 
 
-class ThreadIds(Strict):
+class ThreadIds(StrictRequest):
     message_id: str | None = Field(None, max_length=500)
     in_reply_to: str | None = Field(None, max_length=500)
     references: list[str] = Field(default_factory=list, max_length=100)
 
 
-class UploadedAttachment(Strict):
+class UploadedAttachment(StrictRequest):
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
     filename: str = Field(min_length=1, max_length=255)
 
 
-class ChannelMessage(Strict):
+class ChannelMessage(StrictRequest):
     customer: CustomerIdentity
     subject: str | None = Field(None, max_length=500)
     body: str = Field(min_length=1, max_length=100_000)
@@ -163,7 +160,7 @@ class ChannelMessage(Strict):
     )
 
 
-class OpenCaseRequest(Strict):
+class OpenCaseRequest(StrictRequest):
     channel: Channel
     customer_ref: str = Field(min_length=1, max_length=200, description="account id or e-mail")
     subject: str = Field(min_length=1, max_length=500)
@@ -500,7 +497,7 @@ class CustomerProfile(BaseModel):
     cases: list[CustomerCase]
 
 
-class ContactChange(Strict):
+class ContactChange(StrictRequest):
     name: str | None = Field(None, min_length=1, max_length=200)
     add: list[ContactPoint] = Field(default_factory=list, max_length=20)
     remove: list[ContactPoint] = Field(default_factory=list, max_length=20)

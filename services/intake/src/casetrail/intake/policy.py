@@ -6,15 +6,12 @@ import fnmatch
 import tomllib
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import Field, field_validator
 
 from casetrail.contracts.events import Channel, ContactKind
+from casetrail.runtime.models import Strict
 
 DEFAULT_POLICY = Path(__file__).with_name("policy.toml")
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class AttachmentPolicy(Strict):

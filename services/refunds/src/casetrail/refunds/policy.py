@@ -5,13 +5,11 @@ from __future__ import annotations
 import tomllib
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
+
+from casetrail.runtime.models import Strict
 
 DEFAULT_POLICY = Path(__file__).with_name("policy.toml")
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class CurrencyLimits(Strict):

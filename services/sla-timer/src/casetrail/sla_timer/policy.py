@@ -7,16 +7,13 @@ from datetime import time
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from casetrail.contracts.events import CaseType, Channel, Severity
+from casetrail.runtime.models import Strict
 from casetrail.sla_timer.calendar import WEEKDAYS, BusinessCalendar
 
 DEFAULT_POLICY = Path(__file__).with_name("policy.toml")
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class Target(Strict):

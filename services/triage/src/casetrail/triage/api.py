@@ -8,10 +8,11 @@ from uuid import UUID, uuid4
 
 from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, Field
 from sqlalchemy import select
 
 from casetrail.contracts.events import CaseType, Channel, Severity
+from casetrail.runtime.models import StrictRequest
 from casetrail.runtime.service import (
     DomainError,
     NotFound,
@@ -34,10 +35,6 @@ from casetrail.triage.policy import TriagePolicy
 from casetrail.triage.store import TriageApplication, case_list
 
 router = APIRouter(prefix="/v1", tags=["triage"])
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
 
 
 def policy_of(request: Request) -> TriagePolicy:
@@ -101,7 +98,7 @@ async def read_triage(case_id: UUID, request: Request) -> Any:
     return view_of(record)
 
 
-class StatusChange(Strict):
+class StatusChange(StrictRequest):
     status: Status
     reason: str | None = Field(None, max_length=2000)
     customer_confirmed: bool = Field(
@@ -132,7 +129,7 @@ async def change_status(case_id: UUID, body: StatusChange, request: Request) -> 
     return view_of(case)
 
 
-class Reassignment(Strict):
+class Reassignment(StrictRequest):
     agent_id: str = Field(min_length=1, max_length=200)
     partner_id: str | None = Field(None, min_length=1, max_length=200)
     assignment_kind: AssignmentKind = AssignmentKind.TASK
@@ -168,7 +165,7 @@ async def reassign(case_id: UUID, body: Reassignment, request: Request) -> Any:
     return view_of(await work_on(request, case_id, command))
 
 
-class Escalation(Strict):
+class Escalation(StrictRequest):
     to_tier: Literal[2, 3]
     reason: str = Field(min_length=1, max_length=2000)
 
@@ -191,7 +188,7 @@ async def escalate(case_id: UUID, body: Escalation, request: Request) -> Any:
     return view_of(case)
 
 
-class WorklogRequest(Strict):
+class WorklogRequest(StrictRequest):
     at: AwareDatetime | None = Field(None, description="when it happened; default now")
     issue_type: str = Field(min_length=1, max_length=200)
     action: str = Field(min_length=1, max_length=2000)
@@ -213,7 +210,7 @@ async def add_worklog(case_id: UUID, body: WorklogRequest, request: Request) -> 
     return view_of(await work_on(request, case_id, lambda c: casework.log_work(c, entry, entry_id)))
 
 
-class NextAction(Strict):
+class NextAction(StrictRequest):
     next_action: str = Field(min_length=1, max_length=500)
 
 
@@ -229,7 +226,7 @@ async def put_next_action(case_id: UUID, body: NextAction, request: Request) -> 
     )
 
 
-class SatisfactionAnswer(Strict):
+class SatisfactionAnswer(StrictRequest):
     score: int
     feedback: str | None = Field(None, max_length=5000)
 

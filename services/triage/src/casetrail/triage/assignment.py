@@ -13,7 +13,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import AwareDatetime, Field, field_validator, model_validator
 
 from casetrail.contracts.events import CaseType
-from casetrail.triage.lifecycle import Strict, require_aware
+from casetrail.runtime.models import Strict
+from casetrail.triage.lifecycle import require_aware
 
 RuleId = Annotated[str, Field(pattern=r"^[A-Z0-9-]+$")]
 Skill = Annotated[str, Field(min_length=1)]

@@ -6,13 +6,9 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import AwareDatetime, Field, StringConstraints, model_validator
 
-
-class Strict(BaseModel):
-    # Not imported from policy.py: the triage policy will embed these models, and that
-    # import would run the other way.
-    model_config = ConfigDict(extra="forbid", frozen=True)
+from casetrail.runtime.models import Strict
 
 
 class Status(StrEnum):

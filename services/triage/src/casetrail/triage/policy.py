@@ -5,17 +5,14 @@ from __future__ import annotations
 import tomllib
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
 from casetrail.contracts.events import CaseType, Channel, Severity
+from casetrail.runtime.models import Strict
 from casetrail.triage.assignment import AssignmentPolicy
 from casetrail.triage.lifecycle import LifecyclePolicy
 
 DEFAULT_POLICY = Path(__file__).with_name("policy.toml")
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class SeverityRule(Strict):
