@@ -98,6 +98,9 @@ BackgroundLoop = Callable[["Components", asyncio.Event], Awaitable[None]]
 
 
 App = TypeVar("App", bound=ServiceApplication)
+# Builds the service's event store from (database URL, pool size, create tables): the
+# class itself, or a partial of it carrying the service's own settings.
+ApplicationFactory = Callable[[str, int, bool], ServiceApplication]
 
 
 def service_of(request: Request) -> Service:
@@ -124,7 +127,7 @@ class Service:
         settings: ServiceSettings,
         *,
         title: str,
-        application: type[ServiceApplication] | None = None,
+        application: ApplicationFactory | None = None,
         publishes_to: str | None = None,
         tables: MetaData | None = None,
         consumers: tuple[ConsumerSpec, ...] = (),

@@ -1,5 +1,7 @@
 """Wiring: intake's FastAPI app, its event store, its outbox relay and its consumer."""
 
+from functools import partial
+
 from fastapi import FastAPI
 
 from casetrail.contracts.topics import INTAKE_EVENTS, TRIAGE_EVENTS
@@ -16,12 +18,7 @@ from casetrail.runtime.service import Service
 def create_app(settings: IntakeSettings | None = None) -> FastAPI:
     settings = settings or IntakeSettings()
     policy = load_policy(settings.policy_file)
-    application = type(
-        "ConfiguredIntakeApplication",
-        (IntakeApplication,),
-        # eventsourcing names tables after `name`, which a subclass must restate.
-        {"name": IntakeApplication.name, "attachment_dir": settings.attachment_dir},
-    )
+    application = partial(IntakeApplication, attachment_dir=settings.attachment_dir)
     service = Service(
         settings,
         title="Casetrail intake",

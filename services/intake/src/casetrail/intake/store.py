@@ -162,7 +162,16 @@ def _known(row: dict[str, Any] | None) -> KnownCase | None:
 class IntakeApplication(ServiceApplication):
     name = "intake"
 
-    attachment_dir: Path | None = None
+    def __init__(
+        self,
+        database_url: str,
+        pool_size: int = 8,
+        create_tables: bool = True,
+        *,
+        attachment_dir: Path | None = None,
+    ) -> None:
+        super().__init__(database_url, pool_size, create_tables)
+        self.attachment_dir = attachment_dir
 
     # -- attachments -----------------------------------------------------------------------
 
