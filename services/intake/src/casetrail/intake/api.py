@@ -13,7 +13,7 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import AwareDatetime, BaseModel, Field, ValidationError, model_validator
 from sqlalchemy import select
 
-from casetrail.contracts.events import AttachmentRef, Channel, ContactPoint
+from casetrail.contracts.events import AttachmentRef, Channel, ContactKind, ContactPoint
 from casetrail.intake import cfpb
 from casetrail.intake.domain import MissingContact, check_contact, message_fingerprint
 from casetrail.intake.inbound import Contact, InboundAttachment, InboundMessage, Thread
@@ -69,14 +69,14 @@ class CustomerIdentity(StrictRequest):
         return self
 
     def contacts(self) -> list[Contact]:
-        found = [
-            Contact("account", self.account_id) if self.account_id else None,
-            Contact("email", self.email.lower()) if self.email else None,
-            Contact("phone", self.phone) if self.phone else None,
-            Contact("whatsapp", self.whatsapp) if self.whatsapp else None,
-            Contact("social", self.social.lower()) if self.social else None,
+        given: list[tuple[ContactKind, str | None]] = [
+            ("account", self.account_id),
+            ("email", self.email),
+            ("phone", self.phone),
+            ("whatsapp", self.whatsapp),
+            ("social", self.social),
         ]
-        return [c for c in found if c is not None]
+        return [Contact.normalised(kind, value) for kind, value in given if value]
 
 
 class PhoneSource(StrictRequest):
@@ -287,7 +287,7 @@ async def open_case(
 ) -> Any:
     """Opens a new case outright (no continuation); records `CaseOpened` durably, answers 202."""
     ref = body.customer_ref.strip()
-    sender = Contact("email", ref.lower()) if "@" in ref else Contact("account", ref)
+    sender = Contact.normalised("email" if "@" in ref else "account", ref)
     message = InboundMessage(
         channel=body.channel,
         provider="api",
@@ -548,8 +548,8 @@ async def change_customer_contacts(customer_id: UUID, body: ContactChange, reque
     customer = await run_in_threadpool(
         lambda: store.update_customer(
             customer_id,
-            add=[Contact(p.kind, _normal(p)) for p in body.add],
-            remove=[Contact(p.kind, _normal(p)) for p in body.remove],
+            add=[Contact.normalised(p.kind, p.value) for p in body.add],
+            remove=[Contact.normalised(p.kind, p.value) for p in body.remove],
             name=body.name,
             updated_by=principal_name(request),
             now=datetime.now(UTC),
@@ -558,10 +558,6 @@ async def change_customer_contacts(customer_id: UUID, body: ContactChange, reque
     if customer is None:
         raise NotFound("no such customer", customer_id=str(customer_id))
     return await read_customer(customer_id, request)
-
-
-def _normal(point: ContactPoint) -> str:
-    return point.value.strip().lower() if point.kind in ("email", "social") else point.value
 
 
 # -- regulators --------------------------------------------------------------------------

@@ -9,11 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 
-from casetrail.contracts.events import Channel
-
-ContactKind = Literal["email", "phone", "whatsapp", "account", "social"]
+from casetrail.contracts.events import Channel, ContactKind
 
 
 @dataclass(frozen=True)
@@ -25,6 +23,12 @@ class Contact:
 
     kind: ContactKind
     value: str
+
+    @classmethod
+    def normalised(cls, kind: ContactKind, value: str) -> Contact:
+        """Addresses compare case-insensitively; numbers and account ids as given."""
+        value = value.strip()
+        return cls(kind, value.lower() if kind in ("email", "social") else value)
 
 
 @dataclass(frozen=True)
