@@ -26,13 +26,14 @@ def on_case_opened(
         return Effects()  # republished by intake's outbox: already triaged
     envelope = delivery.envelope
     case = triage(delivery.data, policy, envelope.correlationid, envelope.id)
+    agents, loads = app.workforce()
     decision = assign(
         policy.assignment,
         tier=case.tier,
         case_type=CaseType(case.case_type),
         rules_fired=tuple(case.rules_fired),
-        agents=app.roster(),
-        loads=app.loads(),
+        agents=agents,
+        loads=loads,
         now=now,
     )
     casework.assign(case, decision, assigned_by="triage", reason=None, now=now)

@@ -65,6 +65,11 @@ agents = Table(
 )
 
 
+def _roster(cursor: Any) -> list[Agent]:
+    cursor.execute("SELECT profile FROM triage_agents ORDER BY agent_id")
+    return [Agent.model_validate(row["profile"]) for row in cursor.fetchall()]
+
+
 class StillContended(DomainError):
     status_code = 503
     code = "contended"
@@ -109,18 +114,18 @@ class TriageApplication(ServiceApplication):
 
     def roster(self) -> list[Agent]:
         with self.recorder.datastore.transaction(commit=False) as cursor:
-            cursor.execute("SELECT profile FROM triage_agents ORDER BY agent_id")
-            return [Agent.model_validate(row["profile"]) for row in cursor.fetchall()]
+            return _roster(cursor)
 
-    def loads(self) -> dict[str, int]:
-        """Open cases per agent: what least-loaded assignment weighs."""
+    def workforce(self) -> tuple[list[Agent], dict[str, int]]:
+        """The roster and each agent's open cases, read together for one assignment."""
         with self.recorder.datastore.transaction(commit=False) as cursor:
+            roster = _roster(cursor)
             cursor.execute(
                 "SELECT assignee, count(*) AS open_cases FROM triage_cases "
                 "WHERE assignee IS NOT NULL AND status = ANY(%s) GROUP BY assignee",
                 (list(OPEN_STATUSES),),
             )
-            return {row["assignee"]: row["open_cases"] for row in cursor.fetchall()}
+            return roster, {row["assignee"]: row["open_cases"] for row in cursor.fetchall()}
 
     def put_agent(self, agent: Agent, now: datetime) -> None:
         with self.recorder.datastore.transaction(commit=True) as cursor:
