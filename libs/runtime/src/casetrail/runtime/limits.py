@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 
@@ -75,14 +74,3 @@ class BodySizeLimit:
             }
         )
         await send({"type": "http.response.body", "body": body})
-
-
-class NulCharacter(Exception):
-    """A NUL in a JSON body: PostgreSQL text and jsonb cannot hold it, so nothing may."""
-
-
-async def refuse_nul_characters(request: Request) -> None:
-    """A route dependency: JSON bodies carrying an escaped NUL are refused with 422."""
-    if request.headers.get("content-type", "").startswith("application/json"):
-        if b"\\u0000" in await request.body():
-            raise NulCharacter

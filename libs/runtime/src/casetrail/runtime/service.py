@@ -28,7 +28,7 @@ from casetrail.runtime.consumer import Handler, TrackedConsumer, positions_metad
 from casetrail.runtime.eventstore import ServiceApplication
 from casetrail.runtime.faults import is_bad_data, is_transient
 from casetrail.runtime.kafka import build_producer, kafka_reachable
-from casetrail.runtime.limits import BodySizeLimit, NulCharacter, refuse_nul_characters
+from casetrail.runtime.limits import BodySizeLimit
 from casetrail.runtime.logs import configure_logging, log
 from casetrail.runtime.relay import OutboxRelay
 from casetrail.runtime.settings import ServiceSettings, asyncpg_url
@@ -71,6 +71,21 @@ class DomainError(Exception):
 class NotFound(DomainError):
     status_code = 404
     code = "not_found"
+
+
+class UnstorableValue(DomainError):
+    """PostgreSQL cannot hold the value (a NUL character, a number out of range)."""
+
+    status_code = 422
+    code = "unstorable_value"
+
+
+async def refuse_nul_characters(request: Request) -> None:
+    """A route dependency: a NUL in a JSON body fits no text or jsonb column, so nothing
+    that carries one is accepted."""
+    if request.headers.get("content-type", "").startswith("application/json"):
+        if b"\\u0000" in await request.body():
+            raise UnstorableValue("NUL characters (\\u0000) are not accepted")
 
 
 class NotReady(DomainError):
@@ -352,13 +367,6 @@ class Service:
                 status_code=403,
             )
 
-        @app.exception_handler(NulCharacter)
-        async def nul_character(_: Request, __: NulCharacter) -> JSONResponse:
-            return JSONResponse(
-                error_body("unstorable_value", "NUL characters (\\u0000) are not accepted"),
-                status_code=422,
-            )
-
         @app.exception_handler(DomainError)
         async def domain_error(_: Request, error: DomainError) -> JSONResponse:
             headers = {"Retry-After": "1"} if error.status_code == 503 else None
@@ -388,12 +396,9 @@ class Service:
             )
 
         @app.exception_handler(Exception)
-        async def unexpected(_: Request, error: Exception) -> JSONResponse:
+        async def unexpected(request: Request, error: Exception) -> JSONResponse:
             if is_bad_data(error):
-                return JSONResponse(
-                    error_body("unstorable_value", "a value cannot be stored (e.g. a NUL)"),
-                    status_code=422,
-                )
+                return await domain_error(request, UnstorableValue("a value cannot be stored"))
             if is_transient(error):
                 log.warning("dependency_unavailable", error=repr(error))
                 return JSONResponse(
