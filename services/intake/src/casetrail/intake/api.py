@@ -236,14 +236,15 @@ async def record(
     except MissingContact as error:
         raise InvalidMessage(str(error)) from None
     store = application_of(request, IntakeApplication)
-    prepared = await run_in_threadpool(store.prepare_attachments, list(files), policy)
-    if uploaded:
-        prepared += await run_in_threadpool(store.uploaded_attachments, list(uploaded))
-    # The original open-case API names attachments stored elsewhere; they are kept as given.
-    prepared += [PreparedAttachment(ref.model_dump(), None, None) for ref in referenced]
-    digests = [p.ref["sha256"] for p in prepared]
-    return await run_in_threadpool(
-        lambda: store.receive(
+
+    def store_durably() -> Receipt:
+        prepared = store.prepare_attachments(list(files), policy)
+        if uploaded:
+            prepared += store.uploaded_attachments(list(uploaded))
+        # The original open-case API names attachments stored elsewhere: kept as given.
+        prepared += [PreparedAttachment(ref.model_dump(), None, None) for ref in referenced]
+        digests = [p.ref["sha256"] for p in prepared]
+        return store.receive(
             message,
             policy=policy,
             fingerprint=message_fingerprint(message, digests),
@@ -253,7 +254,9 @@ async def record(
             prepared=prepared,
             always_open=always_open,
         )
-    )
+
+    # One hop to a worker thread: the event store is synchronous.
+    return await run_in_threadpool(store_durably)
 
 
 def _carries_nul(message: InboundMessage) -> bool:
