@@ -18,6 +18,8 @@ import pytest
 
 REPO = Path(__file__).resolve().parent
 T = TypeVar("T")
+# The cross-service tests share helpers (chaos runs, short SLA policies) as plain modules.
+sys.path.insert(0, str(REPO / "tests"))
 
 
 def _load_infra() -> Any:

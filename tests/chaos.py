@@ -9,15 +9,16 @@ from __future__ import annotations
 
 import asyncio
 import random
-import re
 import sys
 import time
 from collections import Counter
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
+from sla_policies import short_clocks
 
 SERVICES = ("intake", "triage", "sla_timer", "refunds", "audit")
 OPENING_EVENTS = Counter(
@@ -26,14 +27,22 @@ OPENING_EVENTS = Counter(
         "casetrail.case.triaged.v1": 1,
         "casetrail.case.assigned.v1": 1,
         "casetrail.clock.started.v1": 2,
-        # Every clock runs for one minute in a chaos run, so each must breach, exactly once.
+        # Every clock runs for one minute in a chaos run, so each must breach, exactly once;
+        # the resolution clock's breach asks for tier 2, and triage escalates once.
         "casetrail.clock.breached.v1": 2,
+        "casetrail.case.escalation_requested.v1": 1,
+        "casetrail.case.escalated.v1": 1,
     }
 )
-DEFAULT_SLA_POLICY = (
-    Path(__file__).resolve().parents[1] / "services/sla-timer/src/casetrail/sla_timer/policy.toml"
+# A small dissatisfaction refund: downgrade, decision, and one payout.
+REFUND_EVENTS = Counter(
+    {
+        "casetrail.refund.requested.v1": 1,
+        "casetrail.refund.downgrade_triggered.v1": 1,
+        "casetrail.refund.decided.v2": 1,
+        "casetrail.refund.issued.v1": 1,
+    }
 )
-REFUND_EVENTS = Counter({"casetrail.refund.requested.v1": 1, "casetrail.refund.decided.v1": 1})
 
 
 @dataclass(frozen=True)
@@ -117,6 +126,7 @@ async def _open_case(
         "amount": {"amount_minor": 1_500 + n, "currency": "USD"},
         "reason": "not_satisfied",
         "usage": {"logged_in": False, "reports_pulled": False, "build_it_used": False},
+        "charged_at": (datetime.now(UTC) - timedelta(days=3)).isoformat(),
     }
 
     async def request_refund(client: httpx.AsyncClient) -> httpx.Response:
@@ -141,17 +151,10 @@ async def _load(stack: Any, plan: ChaosPlan, report: ChaosReport, run: str) -> N
 
 
 def one_minute_clocks(work_dir: Path) -> dict[str, dict[str, str]]:
-    """The SLA timer's environment for a chaos run: the default policy, one-minute clocks."""
-    policy = re.sub(
-        r"minutes = \d+, basis = \"\w+\"",
-        'minutes = 1, basis = "calendar"',
-        DEFAULT_SLA_POLICY.read_text(),
-    )
-    path = work_dir / "chaos-sla-policy.toml"
-    path.write_text(policy)
+    """The SLA timer's environment for a chaos run: two one-minute clocks a case."""
     return {
         "sla_timer": {
-            "SLA_TIMER_POLICY_FILE": str(path),
+            "SLA_TIMER_POLICY_FILE": str(short_clocks(work_dir, name="chaos")),
             "SLA_TIMER_SCHEDULER_POLL_SECONDS": "0.5",
         }
     }

@@ -1,152 +1,211 @@
+"""The refund and credit workflows as aggregates: events in order, approvals, payout once."""
+
 from datetime import UTC, datetime, timedelta
 from uuid import uuid4
 
 import pytest
 
-from casetrail.contracts.events import RefundOutcome, RefundReason, UsageFacts
-from casetrail.refunds.domain import (
-    NotAwaitingReview,
-    Refund,
-    RefundFacts,
-    ReviewNotPermitted,
-    UnsupportedCurrency,
+from casetrail.contracts.events import CaseType, RefundReason, UsageFacts
+from casetrail.refunds.decision import (
+    CreditFacts,
+    decide_credit,
+    decide_package_restoration,
     decide_refund,
+)
+from casetrail.refunds.domain import (
+    ApprovalNotPermitted,
+    Credit,
+    NoGoodwillOffer,
+    NotAwaitingApproval,
+    Refund,
 )
 from casetrail.refunds.policy import load_policy
 
 POLICY = load_policy()
 NOW = datetime(2026, 11, 23, 12, tzinfo=UTC)
 NO_USAGE = UsageFacts(logged_in=False, reports_pulled=False, build_it_used=False)
-LOGGED_IN = UsageFacts(logged_in=True, reports_pulled=False, build_it_used=False)
 
 
-def facts(reason=RefundReason.NOT_SATISFIED, amount=5_000, **overrides):
+def a_refund(amount=5_000, reason=RefundReason.NOT_SATISFIED, **facts) -> Refund:
     values = {
-        "amount_minor": amount,
-        "currency": "USD",
-        "reason": reason,
-        "usage": NO_USAGE,
-        "cancellation_evidence": False,
+        "technical_fault": False,
         "issue_resolved": False,
         "goodwill_declined": False,
         "threat": False,
-        "charged_at": NOW - timedelta(days=3),
-        "requested_at": NOW,
+        "case_type": CaseType.GENERAL.value,
     }
-    values.update(overrides)
-    return RefundFacts(**values)
-
-
-def test_dissatisfaction_refund_is_approved_with_a_downgrade_to_basic():
-    decision = decide_refund(facts(), POLICY)
-    assert decision.outcome is RefundOutcome.APPROVED
-    assert decision.kind == "dissatisfaction" and decision.downgrade_to_basic
-    assert decision.rules_fired == ("REF-DISSATISFACTION",)
-
-
-def test_forgot_to_cancel_with_any_usage_gets_no_refund():
-    decision = decide_refund(facts(RefundReason.FORGOT_TO_CANCEL, usage=LOGGED_IN), POLICY)
-    assert decision.outcome is RefundOutcome.REFUSED
-    assert decision.rules_fired == ("REF-FORGOT-USED",)
-
-
-def test_forgot_to_cancel_without_usage_is_refunded_as_dissatisfaction():
-    decision = decide_refund(facts(RefundReason.FORGOT_TO_CANCEL), POLICY)
-    assert decision.outcome is RefundOutcome.APPROVED and decision.downgrade_to_basic
-
-
-def test_a_resolved_technical_error_is_a_goodwill_refund_that_keeps_the_plan():
-    decision = decide_refund(facts(RefundReason.TECHNICAL_ERROR, issue_resolved=True), POLICY)
-    assert decision.kind == "goodwill" and not decision.downgrade_to_basic
-
-
-def test_declined_goodwill_becomes_dissatisfaction_with_a_downgrade():
-    decision = decide_refund(
-        facts(RefundReason.TECHNICAL_ERROR, issue_resolved=True, goodwill_declined=True), POLICY
-    )
-    assert decision.kind == "dissatisfaction" and decision.downgrade_to_basic
-
-
-def test_an_unresolved_technical_error_is_resolved_first():
-    decision = decide_refund(facts(RefundReason.TECHNICAL_ERROR), POLICY)
-    assert decision.outcome is RefundOutcome.PENDING_RESOLUTION
-
-
-def test_failed_cancellation_with_evidence_is_refunded_with_a_plan_correction():
-    decision = decide_refund(
-        facts(RefundReason.CHARGED_AFTER_CANCEL, cancellation_evidence=True), POLICY
-    )
-    assert decision.outcome is RefundOutcome.APPROVED and decision.plan_correction
-
-
-def test_refund_over_200_needs_supervisor():
-    assert decide_refund(facts(amount=20_000), POLICY).outcome is RefundOutcome.APPROVED
-    decision = decide_refund(facts(amount=20_001), POLICY)
-    assert decision.outcome is RefundOutcome.PENDING_REVIEW
-    assert decision.reviewer_role == "supervisor"
-    assert "REF-REVIEW-OVER-LIMIT" in decision.rules_fired
-
-
-def test_a_threat_needs_supervisor_review_whatever_the_amount():
-    decision = decide_refund(facts(amount=100, threat=True), POLICY)
-    assert decision.outcome is RefundOutcome.PENDING_REVIEW
-    assert "REF-REVIEW-THREAT" in decision.rules_fired
-
-
-def test_a_charge_older_than_the_window_is_refused():
-    decision = decide_refund(facts(charged_at=NOW - timedelta(days=31)), POLICY)
-    assert decision.outcome is RefundOutcome.REFUSED and decision.rules_fired == ("REF-WINDOW",)
-
-
-def test_a_currency_without_policy_is_refused_clearly():
-    with pytest.raises(UnsupportedCurrency):
-        decide_refund(facts(currency="JPY"), POLICY)
-
-
-def test_a_nod_credit_over_500_needs_leadership():
-    decision = decide_refund(facts(amount=50_001, nod_case=True), POLICY)
-    assert decision.reviewer_role == "leadership"
-    assert "REF-NOD-LEADERSHIP" in decision.rules_fired
-    assert decide_refund(facts(amount=50_001), POLICY).reviewer_role == "supervisor"
-
-
-def held_refund(amount=25_000, nod_case=False, requested_by="agent-1"):
-    case_facts = facts(amount=amount, nod_case=nod_case)
+    values.update(facts)
     refund = Refund(
-        case_id=uuid4(), refund_id=uuid4(), amount={"amount_minor": amount, "currency": "USD"},
-        reason="not_satisfied", usage=NO_USAGE.model_dump(), cancellation_evidence=False,
-        issue_resolved=False, goodwill_declined=False, threat=False, charged_at=None,
-        requested_by=requested_by, requested_at=NOW, request_fingerprint="f",
-        correlation_id=uuid4(), causation_id=None,
-    )  # fmt: skip
-    refund.record_decision(decide_refund(case_facts, POLICY), POLICY.version, NOW)
+        case_id=uuid4(),
+        refund_id=uuid4(),
+        amount={"amount_minor": amount, "currency": "USD"},
+        reason=reason.value,
+        usage=NO_USAGE.model_dump(),
+        cancellation_evidence=False,
+        evidence=[],
+        plan="Premium",
+        charged_at=NOW - timedelta(days=3),
+        requested_by="agent-1",
+        requested_at=NOW,
+        request_fingerprint="f",
+        correlation_id=uuid4(),
+        causation_id=None,
+        **values,
+    )
+    refund.decide(decide_refund(refund.facts(), POLICY), POLICY.version, NOW)
     return refund
 
 
-def test_only_a_supervisor_settles_a_refund_held_for_a_supervisor():
-    refund = held_refund()
-    with pytest.raises(ReviewNotPermitted):
-        refund.review(approve=True, reviewer="lead-1", roles={"agent"}, reason="ok", now=NOW)
-    refund.review(approve=True, reviewer="sup-1", roles={"supervisor"}, reason="ok", now=NOW)
-    assert refund.outcome == "approved" and refund.reviewed_by == "sup-1"
+def event_names(aggregate) -> list[str]:
+    return [type(e).__name__ for e in aggregate.collect_events()]
 
 
-def test_nobody_reviews_their_own_request():
-    refund = held_refund(requested_by="sup-1")
-    with pytest.raises(ReviewNotPermitted, match="own request"):
-        refund.review(approve=True, reviewer="sup-1", roles={"supervisor"}, reason="x", now=NOW)
+def test_a_dissatisfaction_refund_downgrades_first_and_is_ready_to_pay():
+    refund = a_refund()
+    assert event_names(refund) == ["Requested", "DowngradeTriggered", "PathDecided"]
+    assert refund.ready_to_pay
 
 
-def test_a_nod_credit_held_for_leadership_refuses_a_supervisor():
-    refund = held_refund(amount=60_000, nod_case=True)
-    with pytest.raises(ReviewNotPermitted, match="leadership"):
-        refund.review(approve=True, reviewer="sup-1", roles={"supervisor"}, reason="x", now=NOW)
-    refund.review(approve=False, reviewer="vp-1", roles={"leadership"}, reason="no", now=NOW)
-    assert refund.outcome == "refused"
+def test_a_resolved_fault_offers_goodwill_and_keeps_the_plan():
+    refund = a_refund(
+        reason=RefundReason.TECHNICAL_ERROR, technical_fault=True, issue_resolved=True
+    )
+    assert event_names(refund) == ["Requested", "PathDecided", "GoodwillOffered"]
+    assert not refund.ready_to_pay
+    refund.accept_goodwill("agent-1", NOW)
+    assert refund.ready_to_pay and not refund.downgraded
 
 
-def test_a_settled_refund_cannot_be_reviewed_again():
-    refund = held_refund()
-    refund.review(approve=True, reviewer="sup-1", roles={"supervisor"}, reason="ok", now=NOW)
-    with pytest.raises(NotAwaitingReview):
-        refund.review(approve=False, reviewer="sup-2", roles={"supervisor"}, reason="x", now=NOW)
+def test_declined_goodwill_is_decided_again_as_dissatisfaction_with_the_downgrade():
+    refund = a_refund(
+        reason=RefundReason.TECHNICAL_ERROR, technical_fault=True, issue_resolved=True
+    )
+    refund.collect_events()
+    redecided = decide_refund(refund.facts(goodwill_declined=True), POLICY)
+    refund.decline_goodwill("agent-1", redecided, POLICY.version, NOW)
+    assert event_names(refund) == ["GoodwillDeclined", "DowngradeTriggered", "PathDecided"]
+    assert refund.path == "dissatisfaction" and refund.ready_to_pay
+    with pytest.raises(NoGoodwillOffer):
+        refund.accept_goodwill("agent-1", NOW)
+
+
+def test_over_200_waits_for_a_supervisor_who_did_not_ask():
+    refund = a_refund(amount=20_001)
+    assert event_names(refund)[-1] == "ApprovalRequired"
+    assert refund.awaiting == ["supervisor"] and not refund.ready_to_pay
+    with pytest.raises(ApprovalNotPermitted):
+        refund.approve("agent-1", {"supervisor"}, "mine", NOW)  # four eyes
+    with pytest.raises(ApprovalNotPermitted):
+        refund.approve("agent-2", {"agent"}, "not a supervisor", NOW)
+    refund.approve("sup-1", {"supervisor"}, "checked", NOW)
+    assert refund.ready_to_pay
+    with pytest.raises(NotAwaitingApproval):
+        refund.reject("sup-2", {"supervisor"}, "too late", NOW)
+
+
+def test_a_rejected_refund_is_never_paid():
+    refund = a_refund(amount=30_000)
+    refund.reject("sup-1", {"supervisor"}, "no grounds", NOW)
+    assert refund.status == "rejected" and not refund.ready_to_pay
+
+
+def test_a_refund_is_issued_once_and_replays_to_the_same_state():
+    refund = a_refund()
+    refund.issue(uuid4(), NOW)
+    assert refund.status == "issued"
+    with pytest.raises(AssertionError):
+        refund.issue(uuid4(), NOW)
+    replayed = None
+    for domain_event in refund.collect_events():
+        replayed = domain_event.mutate(replayed)
+    assert replayed is not None
+    assert (replayed.status, replayed.payout_id) == (refund.status, refund.payout_id)
+
+
+def test_forgot_to_cancel_after_use_records_the_downgrade_and_pays_nothing():
+    refund = a_refund(reason=RefundReason.FORGOT_TO_CANCEL)
+    refund.collect_events()
+    used = Refund(
+        case_id=uuid4(),
+        refund_id=uuid4(),
+        amount={"amount_minor": 1_000, "currency": "USD"},
+        reason=RefundReason.FORGOT_TO_CANCEL.value,
+        usage=NO_USAGE.model_copy(update={"logged_in": True}).model_dump(),
+        cancellation_evidence=False,
+        evidence=[],
+        technical_fault=False,
+        issue_resolved=False,
+        goodwill_declined=False,
+        threat=False,
+        plan="Basic",
+        case_type="General",
+        charged_at=NOW - timedelta(days=3),
+        requested_by="agent-1",
+        requested_at=NOW,
+        request_fingerprint="f",
+        correlation_id=uuid4(),
+        causation_id=None,
+    )
+    used.decide(decide_refund(used.facts(), POLICY), POLICY.version, NOW)
+    assert event_names(used) == ["Requested", "DowngradeTriggered", "PathDecided"]
+    assert used.path == "no_refund" and not used.ready_to_pay
+
+
+def a_credit(amount: int, case_type=CaseType.GENERAL, kind="credit") -> Credit:
+    if kind == "credit":
+        decision = decide_credit(
+            CreditFacts(
+                amount_minor=amount,
+                currency="USD",
+                case_type=case_type,
+                justification="billing error",
+                threat=False,
+            ),
+            POLICY,
+        )
+    else:
+        decision = decide_package_restoration("loyal since 2015")
+    credit = Credit(
+        case_id=uuid4(),
+        refund_id=uuid4(),
+        kind=kind,
+        amount={"amount_minor": amount, "currency": "USD"} if kind == "credit" else None,
+        package="Legacy Gold" if kind != "credit" else None,
+        justification="billing error",
+        threat=False,
+        reasons=list(decision.reasons),
+        approvals=[
+            {"approver": n.approver.value, "rule_id": n.rule_id, "reason": n.reason}
+            for n in decision.approvals
+        ],
+        requested_by="agent-1",
+        requested_at=NOW,
+        request_fingerprint="f",
+        correlation_id=uuid4(),
+        causation_id=None,
+    )
+    credit.require(decision.approvals, NOW)
+    return credit
+
+
+def test_an_agent_credit_within_the_limit_is_granted_without_approval():
+    credit = a_credit(30_000)
+    assert credit.ready_to_pay
+    credit.grant(uuid4(), NOW)
+    assert event_names(credit) == ["Requested", "Granted"]
+
+
+def test_a_nod_credit_over_500_waits_for_leadership():
+    credit = a_credit(50_001, CaseType.NOD)
+    assert "leadership" in credit.awaiting
+    with pytest.raises(ApprovalNotPermitted):
+        credit.approve("sup-1", {"agent"}, "ok", NOW)
+
+
+def test_a_grandfathered_package_is_restored_only_by_a_manager():
+    credit = a_credit(0, kind="package_restoration")
+    assert credit.awaiting == ["manager"]
+    with pytest.raises(ApprovalNotPermitted):
+        credit.approve("sup-1", {"supervisor"}, "ok", NOW)
+    credit.approve("mgr-1", {"manager"}, "loyal customer", NOW)
+    assert credit.ready_to_pay

@@ -9,20 +9,21 @@ from uuid import UUID, uuid4
 import pytest
 
 from casetrail.contracts.envelope import Envelope
-from casetrail.contracts.events import CaseTriaged, ClockKind
+from casetrail.contracts.events import CaseTriaged
 from casetrail.contracts.topics import TRIAGE_EVENTS
 from casetrail.runtime.consumer import Delivery, EventSourcedHandler
 from casetrail.runtime.service import Components, Service
-from casetrail.sla_timer.domain import Clock, clock_id_for
+from casetrail.sla_timer.domain import CaseClocks, clock_id_for
 from casetrail.sla_timer.handlers import decider, fire_due_timers
 from casetrail.sla_timer.policy import load_policy
+from casetrail.sla_timer.rules import calendars_of
 from casetrail.sla_timer.settings import SlaTimerSettings
 from casetrail.sla_timer.store import SlaApplication, tables
 
 pytestmark = pytest.mark.integration
 
 POLICY = load_policy()
-CALENDAR = POLICY.calendar.build()
+CALENDARS = calendars_of(POLICY)
 OPENED = datetime(2026, 11, 23, 15, tzinfo=UTC)  # a Monday, 10:00 in New York
 
 
@@ -72,13 +73,21 @@ def triaged_delivery(offset: int, severity: str = "S3") -> Delivery:
     return Delivery(TRIAGE_EVENTS, 0, offset, envelope, data)
 
 
-def breaches_in_store(app: SlaApplication) -> list[UUID]:
-    notifications = app.recorder.select_notifications(start=None, limit=100_000)
-    return [n.originator_id for n in notifications if n.topic.endswith(Clock.Breached.__qualname__)]
+def stored(app: SlaApplication, event_class: type) -> list[object]:
+    notifications = app.recorder.select_notifications(start=None, limit=1_000_000)
+    return [
+        app.mapper.to_domain_event(n)
+        for n in notifications
+        if n.topic.endswith(event_class.__qualname__)
+    ]
+
+
+def breaches(app: SlaApplication) -> list[UUID]:
+    return [event.clock_id for event in stored(app, CaseClocks.ClockBreached)]
 
 
 async def start_clocks(components: Components, deliveries: list[Delivery]) -> None:
-    handler = EventSourcedHandler(components.app, decider(components.app, POLICY, CALENDAR))
+    handler = EventSourcedHandler(components.app, decider(components.app, POLICY, CALENDARS))
     for delivery in deliveries:
         await handler.handle(delivery)
 
@@ -90,55 +99,58 @@ def next_deliveries(count: int, severity: str = "S3") -> list[Delivery]:
     return [triaged_delivery(next(_offsets), severity) for _ in range(count)]
 
 
+async def fire(components: Components, settings: SlaTimerSettings, now: datetime) -> int:
+    return await fire_due_timers(components, POLICY, CALENDARS, settings, now)
+
+
 async def test_a_timer_fires_at_its_deadline_and_never_again(settings):
     _, components = await replica(settings)
     delivery = next_deliveries(1)[0]
     await start_clocks(components, [delivery])
     # Redelivery of the same record and a republished copy start nothing new.
     await start_clocks(components, [delivery])
-    first_response_deadline = datetime(2026, 11, 23, 19, tzinfo=UTC)  # 14:00 in New York
+    email_clock = clock_id_for(delivery.data.case_id, "FR-CHANNEL-email")
+    deadline = datetime(2026, 11, 23, 19, tzinfo=UTC)  # four business hours: 14:00 in New York
 
-    before = breaches_in_store(components.app)
-    assert (
-        await fire_due_timers(
-            components, POLICY, settings, first_response_deadline - timedelta(seconds=1)
-        )
-        == 0
-    )
-    assert await fire_due_timers(components, POLICY, settings, first_response_deadline) == 1
-    assert (
-        await fire_due_timers(
-            components, POLICY, settings, first_response_deadline + timedelta(hours=1)
-        )
-        == 0
-    )
-    assert len(breaches_in_store(components.app)) == len(before) + 1
+    before = breaches(components.app)
+    await fire(components, settings, deadline - timedelta(seconds=1))  # its warnings
+    assert email_clock not in breaches(components.app)
+    assert await fire(components, settings, deadline) >= 1
+    assert await fire(components, settings, deadline + timedelta(minutes=1)) == 0
+    new = breaches(components.app)[len(before) :]
+    assert new.count(email_clock) == 1
 
 
 async def test_two_replicas_never_fire_the_same_timer_twice(settings):
     (_, first), (_, second) = await replica(settings), await replica(settings)
     deliveries = next_deliveries(25)
     await start_clocks(first, deliveries)
-    before = breaches_in_store(first.app)
+    before = breaches(first.app)
 
     much_later = OPENED + timedelta(days=30)
-    fired = await asyncio.gather(
-        *(fire_due_timers(c, POLICY, settings, much_later) for c in (first, second, first, second))
-    )
-    new = breaches_in_store(first.app)[len(before) :]
-    assert sum(fired) == len(new)
+    for _ in range(3):  # warnings first, then breaches: each round fires what fell due
+        await asyncio.gather(*(fire(c, settings, much_later) for c in (first, second) * 2))
+    new = breaches(first.app)[len(before) :]
     assert len(new) == len(set(new)), "a clock breached twice"
-    expected = {clock_id_for(d.data.case_id, kind) for d in deliveries for kind in ClockKind}
+    expected = {
+        clock_id_for(d.data.case_id, rule)
+        for d in deliveries
+        for rule in ("FR-CHANNEL-email", "FR-SEV-S3", "RES-SEV-S3", "RES-TYPE-General")
+    }
     assert expected <= set(new)
 
 
 async def test_timers_due_while_the_service_was_down_fire_late_on_start(settings):
     _, components = await replica(settings)
-    await start_clocks(components, next_deliveries(1, severity="S1"))
-    # The service comes back a day later: the S1 clocks fire now, marked late.
+    delivery = next_deliveries(1, severity="S1")[0]
+    await start_clocks(components, [delivery])
+    # The service comes back two days later: the S1 clocks fire now, marked late.
     after_downtime = OPENED + timedelta(days=2)
-    assert await fire_due_timers(components, POLICY, settings, after_downtime) >= 2
-    notifications = components.app.recorder.select_notifications(start=None, limit=100_000)
-    breach = components.app.mapper.to_domain_event(notifications[-1])
-    assert isinstance(breach, Clock.Breached)
-    assert breach.late is True
+    assert await fire(components, settings, after_downtime) >= 2
+    late = {
+        event.clock_id: event.late
+        for event in stored(components.app, CaseClocks.ClockBreached)
+        if event.case_id == delivery.data.case_id
+    }
+    assert late[clock_id_for(delivery.data.case_id, "FR-SEV-S1")] is True
+    assert all(late.values())

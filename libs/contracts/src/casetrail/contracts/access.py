@@ -16,13 +16,14 @@ class Role(StrEnum):
     AGENT = "agent"
     SUPERVISOR = "supervisor"
     LEADERSHIP = "leadership"
+    MANAGER = "manager"  # restores grandfathered packages, among a supervisor's powers
     AUDITOR = "auditor"  # read-only: history and export
     OPS = "ops"  # runs the services: metrics, dead letters
 
 
-STAFF: Final = frozenset({Role.AGENT, Role.SUPERVISOR, Role.LEADERSHIP})
+STAFF: Final = frozenset({Role.AGENT, Role.SUPERVISOR, Role.MANAGER, Role.LEADERSHIP})
 CASE_READERS: Final = STAFF | {Role.AUDITOR}
-MANAGERS: Final = frozenset({Role.SUPERVISOR, Role.LEADERSHIP})
+MANAGERS: Final = frozenset({Role.SUPERVISOR, Role.MANAGER, Role.LEADERSHIP})
 OVERSIGHT: Final = frozenset({Role.SUPERVISOR, Role.LEADERSHIP, Role.AUDITOR})
 
 # Answered without a credential: liveness, readiness and the API's own description.
@@ -63,12 +64,19 @@ PERMISSIONS: Final[dict[str, dict[Route, frozenset[Role]]]] = {
     },
     "sla-timer": {
         ("GET", "/v1/cases/{case_id}/clocks"): CASE_READERS,
+        ("POST", "/v1/cases/{case_id}/contact-attempts"): STAFF,
+        ("GET", "/v1/sla/dashboard"): MANAGERS | {Role.AUDITOR},
     },
     "refunds": {
         ("POST", "/v1/cases/{case_id}/refunds"): STAFF,
+        ("POST", "/v1/cases/{case_id}/credits"): STAFF,
+        ("GET", "/v1/cases/{case_id}/refunds"): CASE_READERS,
         ("GET", "/v1/refunds/{refund_id}"): CASE_READERS,
-        # Which of the two may settle a given refund is the refund policy's call.
-        ("POST", "/v1/refunds/{refund_id}/review"): frozenset({Role.SUPERVISOR, Role.LEADERSHIP}),
+        ("POST", "/v1/refunds/{refund_id}/goodwill"): STAFF,
+        # Which approver a given request needs is the refund policy's call.
+        ("GET", "/v1/approvals"): MANAGERS,
+        ("POST", "/v1/refunds/{refund_id}/approve"): MANAGERS,
+        ("POST", "/v1/refunds/{refund_id}/reject"): MANAGERS,
     },
     "audit": {
         ("GET", "/v1/cases/{case_id}/history"): OVERSIGHT,

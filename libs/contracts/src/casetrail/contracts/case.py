@@ -20,6 +20,8 @@ class ClockView:
     clock: str
     deadline: datetime
     state: str
+    rule_id: str | None = None
+    warnings: int = 0
 
 
 @dataclass(frozen=True)
@@ -29,6 +31,10 @@ class RefundView:
     reason: str
     outcome: str | None = None
     reviewer_role: str | None = None
+    kind: str = "refund"
+    path: str | None = None
+    awaiting: tuple[str, ...] = ()
+    paid_out: bool = False
 
 
 @dataclass(frozen=True)
@@ -70,6 +76,9 @@ class CaseState:
     rules_fired: tuple[str, ...] = ()
     clocks: dict[str, ClockView] = field(default_factory=dict)
     refunds: dict[str, RefundView] = field(default_factory=dict)
+    escalations_requested: tuple[str, ...] = ()
+    contact_attempts: int = 0
+    contact_attempts_exhausted: bool = False
     version: int = 0
 
     def to_json_dict(self) -> dict[str, Any]:
@@ -166,12 +175,32 @@ def evolve(state: CaseState | None, envelope: Envelope) -> CaseState:
             return replace(current, csat_score=data.score)
         case ev.ClockStarted():
             clocks = dict(current.clocks)
-            clocks[str(data.clock_id)] = ClockView(data.clock.value, data.deadline, "running")
+            clocks[str(data.clock_id)] = ClockView(
+                data.clock.value, data.deadline, "running", data.rule_id
+            )
             return replace(current, clocks=clocks)
         case ev.ClockBreached():
-            clocks = dict(current.clocks)
-            clocks[str(data.clock_id)] = ClockView(data.clock.value, data.deadline, "breached")
-            return replace(current, clocks=clocks)
+            return _clock_changed(current, data.clock_id, state="breached")
+        case ev.ClockPaused():
+            return _clock_changed(current, data.clock_id, state="paused")
+        case ev.ClockResumed():
+            return _clock_changed(current, data.clock_id, state="running", deadline=data.deadline)
+        case ev.ClockWarning():
+            warned = current.clocks[str(data.clock_id)].warnings + 1
+            return _clock_changed(current, data.clock_id, warnings=warned)
+        case ev.ClockMet():
+            return _clock_changed(current, data.clock_id, state="met")
+        case ev.ClockRecomputed():
+            return _clock_changed(current, data.clock_id, deadline=data.deadline)
+        case ev.ClockWithdrawn():
+            return _clock_changed(current, data.clock_id, state="withdrawn")
+        case ev.EscalationRequested():
+            requested = (*current.escalations_requested, data.rule_id)
+            return replace(current, escalations_requested=requested)
+        case ev.ContactAttempted():
+            return replace(current, contact_attempts=data.attempt)
+        case ev.ContactAttemptsExhausted():
+            return replace(current, contact_attempts_exhausted=True)
         case ev.RefundRequested():
             refunds = dict(current.refunds)
             refunds[str(data.refund_id)] = RefundView(
@@ -193,7 +222,65 @@ def evolve(state: CaseState | None, envelope: Envelope) -> CaseState:
             outcome = "approved" if data.approved else "refused"
             refunds[str(data.refund_id)] = replace(held, outcome=outcome)
             return replace(current, refunds=refunds)
+        case ev.CreditRequested():
+            refunds = dict(current.refunds)
+            amount = data.amount
+            refunds[str(data.refund_id)] = RefundView(
+                amount.amount_minor if amount else 0,
+                amount.currency if amount else "",
+                data.justification,
+                kind=data.kind,
+                outcome="requested",
+            )
+            return replace(current, refunds=refunds)
+        case ev.RefundPathDecided():
+            return _refund_changed(
+                current,
+                data.refund_id,
+                path=data.path.value,
+                outcome=data.path.value,
+                rules_fired=data.reasons,
+            )
+        case ev.GoodwillOffered():
+            return _refund_changed(current, data.refund_id, outcome="goodwill_offered")
+        case ev.GoodwillDeclined():
+            return _refund_changed(current, data.refund_id, outcome="goodwill_declined")
+        case ev.GoodwillAccepted():
+            return _refund_changed(current, data.refund_id, outcome="goodwill_accepted")
+        case ev.RefundApprovalRequired():
+            awaiting = tuple(need.approver.value for need in data.approvals)
+            return _refund_changed(
+                current, data.refund_id, outcome="awaiting_approval", awaiting=awaiting
+            )
+        case ev.RefundApproved():
+            awaiting = list(current.refunds[str(data.refund_id)].awaiting)
+            if data.approver.value in awaiting:
+                awaiting.remove(data.approver.value)
+            outcome = "awaiting_approval" if awaiting else "approved"
+            return _refund_changed(
+                current, data.refund_id, outcome=outcome, awaiting=tuple(awaiting)
+            )
+        case ev.RefundRejected():
+            return _refund_changed(current, data.refund_id, outcome="rejected", awaiting=())
+        case ev.RefundIssued():
+            return _refund_changed(current, data.refund_id, outcome="issued", paid_out=True)
+        case ev.CreditGranted():
+            return _refund_changed(current, data.refund_id, outcome="granted", paid_out=True)
     return current
+
+
+def _clock_changed(current: CaseState, clock_id: UUID, **changes: Any) -> CaseState:
+    clocks = dict(current.clocks)
+    clocks[str(clock_id)] = replace(clocks[str(clock_id)], **changes)
+    return replace(current, clocks=clocks)
+
+
+def _refund_changed(
+    current: CaseState, refund_id: UUID, rules_fired: tuple[str, ...] = (), **changes: Any
+) -> CaseState:
+    refunds = dict(current.refunds)
+    refunds[str(refund_id)] = replace(refunds[str(refund_id)], **changes)
+    return replace(current, refunds=refunds, rules_fired=current.rules_fired + rules_fired)
 
 
 def fold(history: list[Envelope]) -> CaseState | None:

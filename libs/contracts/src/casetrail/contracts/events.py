@@ -284,6 +284,14 @@ class CaseLeftAssignedAtShiftEnd(EventData):
 class ClockKind(StrEnum):
     FIRST_RESPONSE = "first_response"
     RESOLUTION = "resolution"
+    REMEDIATION_PLAN = "remediation_plan"
+    INITIAL_CONTACT = "initial_contact"
+    REGULATORY_RESPONSE = "regulatory_response"
+    REGULATORY_FINAL = "regulatory_final"
+    DISPUTE_INVESTIGATION = "dispute_investigation"
+    REFUND_WINDOW = "refund_window"
+    CHARGEBACK_WINDOW = "chargeback_window"
+    ESCALATION = "escalation"
 
 
 class ClockStarted(EventData):
@@ -298,6 +306,10 @@ class ClockStarted(EventData):
     rule_id: str
     calendar: str
     policy_version: str
+    calendar_version: str | None = None
+    regime: str | None = Field(None, description="the regulatory regime the clock serves")
+    pausable: bool = True
+    escalate_to_tier: int | None = Field(None, ge=1, le=3)
 
 
 class ClockBreached(EventData):
@@ -308,6 +320,120 @@ class ClockBreached(EventData):
     deadline: AwareDatetime
     breached_at: AwareDatetime
     late: bool = Field(description="fired after the deadline by more than the grace period")
+    rule_id: str | None = None
+
+
+class ClockPaused(EventData):
+    """The case waits on the customer: a contractual clock stops counting."""
+
+    TYPE = "casetrail.clock.paused.v1"
+
+    clock_id: UUID
+    clock: ClockKind
+    paused_at: AwareDatetime
+    used_seconds: int = Field(ge=0, description="measured time used before the pause")
+
+
+class ClockResumed(EventData):
+    TYPE = "casetrail.clock.resumed.v1"
+
+    clock_id: UUID
+    clock: ClockKind
+    resumed_at: AwareDatetime
+    deadline: AwareDatetime
+
+
+class ClockWarning(EventData):
+    """A clock used this fraction of its time: a warning before it breaches."""
+
+    TYPE = "casetrail.clock.warning.v1"
+
+    clock_id: UUID
+    clock: ClockKind
+    rule_id: str
+    fraction: float = Field(gt=0, lt=1)
+    deadline: AwareDatetime
+    warned_at: AwareDatetime
+    late: bool
+
+
+class ClockMet(EventData):
+    TYPE = "casetrail.clock.met.v1"
+
+    clock_id: UUID
+    clock: ClockKind
+    rule_id: str
+    deadline: AwareDatetime
+    met_at: AwareDatetime
+    on_time: bool
+    met_by: str = Field(description="the type of the event that satisfied the clock")
+
+
+class ClockRecomputed(EventData):
+    """A correction: the case's facts, the policy or a calendar changed the deadline.
+
+    History is never rewritten; this names the versions that computed the new deadline.
+    """
+
+    TYPE = "casetrail.clock.recomputed.v1"
+
+    clock_id: UUID
+    clock: ClockKind
+    rule_id: str
+    previous_deadline: AwareDatetime
+    deadline: AwareDatetime
+    policy_version: str
+    calendar: str
+    calendar_version: str
+    reason: str
+    recomputed_at: AwareDatetime
+
+
+class ClockWithdrawn(EventData):
+    """The rule no longer applies to the case (its severity or type changed)."""
+
+    TYPE = "casetrail.clock.withdrawn.v1"
+
+    clock_id: UUID
+    clock: ClockKind
+    rule_id: str
+    reason: str
+    withdrawn_at: AwareDatetime
+
+
+class EscalationRequested(EventData):
+    """A clock breached: the case should go to the next tier, naming the rule."""
+
+    TYPE = "casetrail.case.escalation_requested.v1"
+
+    clock_id: UUID
+    rule_id: str
+    to_tier: int = Field(ge=1, le=3)
+    reason: str
+    requested_at: AwareDatetime
+
+
+class ContactAttempted(EventData):
+    """One initial-contact attempt, each on its own line, over the channels it used."""
+
+    TYPE = "casetrail.case.contact_attempted.v1"
+
+    attempt: int = Field(ge=1)
+    channels: tuple[str, ...] = Field(min_length=1)
+    reached: bool
+    note: str | None = Field(None, max_length=2000)
+    attempted_by: str
+    attempted_at: AwareDatetime
+
+
+class ContactAttemptsExhausted(EventData):
+    """Every allowed attempt failed to reach the customer: the case is flagged."""
+
+    TYPE = "casetrail.case.contact_attempts_exhausted.v1"
+
+    attempts: int
+    rule_id: str
+    flagged_at: AwareDatetime
 
 
 class RefundReason(StrEnum):
@@ -353,6 +479,10 @@ class RefundRequested(EventData):
     charged_at: AwareDatetime | None
     requested_by: str
     requested_at: AwareDatetime
+    technical_fault: bool | None = None
+    evidence: tuple[str, ...] = Field((), description="kinds of evidence of a failed cancel")
+    plan: str | None = Field(None, max_length=100)
+    case_type: CaseType | None = None
 
 
 class RefundOutcome(StrEnum):
@@ -389,6 +519,152 @@ class RefundReviewed(EventData):
     reviewed_at: AwareDatetime
 
 
+class RefundPath(StrEnum):
+    RESOLVE_FIRST = "resolve_first"
+    GOODWILL = "goodwill"
+    DISSATISFACTION = "dissatisfaction"
+    NO_REFUND = "no_refund"
+    CHARGEBACK_OR_DISPUTE = "chargeback_or_dispute"
+
+
+class Approver(StrEnum):
+    SUPERVISOR = "supervisor"
+    LEADERSHIP = "leadership"
+    MANAGER = "manager"
+
+
+class ApprovalNeed(BaseModel):
+    """One approval a request waits for: whose, and the rule that asks for it."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    approver: Approver
+    rule_id: str
+    reason: str
+
+
+class RefundPathDecided(EventData):
+    """The policy's decision on a refund request: its path, the rules that fired, the
+    approvals it needs. Decided again when the customer declines a goodwill offer."""
+
+    TYPE = "casetrail.refund.decided.v2"
+
+    refund_id: UUID
+    path: RefundPath
+    downgrade_to_basic: bool
+    plan_correction: bool
+    reasons: tuple[str, ...]
+    approvals: tuple[ApprovalNeed, ...]
+    policy_version: str
+    decided_at: AwareDatetime
+
+
+class DowngradeTriggered(EventData):
+    """Billing stops: the customer's plan goes to Basic, first, on a refund request."""
+
+    TYPE = "casetrail.refund.downgrade_triggered.v1"
+
+    refund_id: UUID
+    from_plan: str | None
+    to_plan: str
+    reason: RefundReason
+    triggered_at: AwareDatetime
+
+
+class GoodwillOffered(EventData):
+    TYPE = "casetrail.refund.goodwill_offered.v1"
+
+    refund_id: UUID
+    amount: Money
+    keeps_plan: str | None
+    offered_at: AwareDatetime
+
+
+class GoodwillDeclined(EventData):
+    TYPE = "casetrail.refund.goodwill_declined.v1"
+
+    refund_id: UUID
+    recorded_by: str
+    declined_at: AwareDatetime
+
+
+class GoodwillAccepted(EventData):
+    TYPE = "casetrail.refund.goodwill_accepted.v1"
+
+    refund_id: UUID
+    recorded_by: str
+    accepted_at: AwareDatetime
+
+
+class CreditRequested(EventData):
+    """An agent's discretionary credit, or a grandfathered package's restoration."""
+
+    TYPE = "casetrail.credit.requested.v1"
+
+    refund_id: UUID = Field(description="the request's id, shared with refunds' approvals")
+    kind: Literal["credit", "package_restoration"]
+    amount: Money | None
+    package: str | None = Field(None, max_length=200)
+    justification: str = Field(min_length=1, max_length=5000)
+    threat: bool
+    requested_by: str
+    requested_at: AwareDatetime
+
+
+class RefundApprovalRequired(EventData):
+    """A refund or credit waits for these approvals before anything is issued."""
+
+    TYPE = "casetrail.refund.approval_required.v1"
+
+    refund_id: UUID
+    approvals: tuple[ApprovalNeed, ...]
+    requested_by: str
+    required_at: AwareDatetime
+
+
+class RefundApproved(EventData):
+    TYPE = "casetrail.refund.approved.v1"
+
+    refund_id: UUID
+    approver: Approver
+    approved_by: str
+    reason: str = Field(min_length=1, max_length=2000)
+    approved_at: AwareDatetime
+
+
+class RefundRejected(EventData):
+    TYPE = "casetrail.refund.rejected.v1"
+
+    refund_id: UUID
+    approver: Approver
+    rejected_by: str
+    reason: str = Field(min_length=1, max_length=2000)
+    rejected_at: AwareDatetime
+
+
+class RefundIssued(EventData):
+    """The money went out, once: `payout_id` is the instruction's idempotency key."""
+
+    TYPE = "casetrail.refund.issued.v1"
+
+    refund_id: UUID
+    payout_id: UUID
+    amount: Money
+    path: RefundPath
+    issued_at: AwareDatetime
+
+
+class CreditGranted(EventData):
+    TYPE = "casetrail.credit.granted.v1"
+
+    refund_id: UUID
+    payout_id: UUID
+    kind: Literal["credit", "package_restoration"]
+    amount: Money | None
+    package: str | None = None
+    granted_at: AwareDatetime
+
+
 EVENT_TYPES: dict[str, type[Payload]] = {
     model.TYPE: model
     for model in (
@@ -406,9 +682,29 @@ EVENT_TYPES: dict[str, type[Payload]] = {
         CaseLeftAssignedAtShiftEnd,
         ClockStarted,
         ClockBreached,
+        ClockPaused,
+        ClockResumed,
+        ClockWarning,
+        ClockMet,
+        ClockRecomputed,
+        ClockWithdrawn,
+        EscalationRequested,
+        ContactAttempted,
+        ContactAttemptsExhausted,
         RefundRequested,
         RefundDecided,
         RefundReviewed,
+        RefundPathDecided,
+        DowngradeTriggered,
+        GoodwillOffered,
+        GoodwillDeclined,
+        GoodwillAccepted,
+        CreditRequested,
+        RefundApprovalRequired,
+        RefundApproved,
+        RefundRejected,
+        RefundIssued,
+        CreditGranted,
     )
 }
 

@@ -112,6 +112,30 @@ ConsumerSpec = tuple[str, tuple[str, ...], Callable[["Components"], Handler]]
 BackgroundLoop = Callable[["Components", asyncio.Event], Awaitable[None]]
 
 
+def periodically(
+    step: Callable[[Components], Awaitable[int]], every_seconds: float, did: str
+) -> BackgroundLoop:
+    """A background loop running `step` every so often until the service stops.
+
+    A failed round is logged and retried on the next one: the work it left is still there.
+    """
+
+    async def run(components: Components, stopping: asyncio.Event) -> None:
+        while not stopping.is_set():
+            try:
+                done = await step(components)
+                if done:
+                    log.info(did, count=done)
+            except Exception as error:
+                log.warning(f"{did}_retrying", error=repr(error))
+            try:
+                await asyncio.wait_for(stopping.wait(), every_seconds)
+            except TimeoutError:
+                pass
+
+    return run
+
+
 App = TypeVar("App", bound=ServiceApplication)
 # Builds the service's event store from (database URL, pool size, create tables): the
 # class itself, or a partial of it carrying the service's own settings.

@@ -1,19 +1,31 @@
-"""The refunds service's event store (refunds) and the cases it knows of."""
+"""The refunds service's event store, its read model of requests, and the payout ledger."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from uuid import UUID
+from uuid import UUID, uuid5
 
 from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.persistence import IntegrityError
-from sqlalchemy import Column, DateTime, MetaData, String, Table, Uuid, select
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    Index,
+    MetaData,
+    String,
+    Table,
+    Uuid,
+    select,
+    text,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from casetrail.refunds.domain import Refund, RefundFacts, decide_refund
-from casetrail.refunds.policy import RefundPolicy
-from casetrail.runtime.eventstore import ServiceApplication
+from casetrail.refunds.domain import Approvable, Credit, Refund
+from casetrail.runtime.eventstore import ServiceApplication, Statement
 from casetrail.runtime.service import DomainError, NotFound
 
 tables = MetaData()
@@ -25,6 +37,36 @@ known_cases = Table(
     Column("correlation_id", Uuid, nullable=False),
     Column("channel", String(40), nullable=False),
     Column("opened_at", DateTime(timezone=True), nullable=False),
+    Column("case_type", String(40)),
+)
+requests = Table(
+    "refund_requests",
+    tables,
+    Column("refund_id", Uuid, primary_key=True),
+    Column("case_id", Uuid, nullable=False, index=True),
+    Column("kind", String(40), nullable=False),
+    Column("status", String(40), nullable=False),
+    Column("awaiting", ARRAY(String(40)), nullable=False),
+    Column("amount_minor", BigInteger),
+    Column("currency", String(3)),
+    Column("requested_by", String(200), nullable=False),
+    Column("requested_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("claimed_until", DateTime(timezone=True)),
+    Index("refund_requests_ready", "refund_id", postgresql_where=text("status = 'ready'")),
+)
+# What left the company: one row per payout, written in the transaction that records it.
+payouts = Table(
+    "refund_payouts",
+    tables,
+    Column("payout_id", Uuid, primary_key=True),
+    Column("refund_id", Uuid, nullable=False, unique=True),
+    Column("case_id", Uuid, nullable=False),
+    Column("kind", String(40), nullable=False),
+    Column("amount_minor", BigInteger),
+    Column("currency", String(3)),
+    Column("package", String(200)),
+    Column("paid_at", DateTime(timezone=True), nullable=False),
 )
 
 
@@ -34,6 +76,16 @@ class KnownCase:
     opened_event_id: UUID
     correlation_id: UUID
     channel: str
+    case_type: str
+
+
+# Until triage's classification arrives, a case's type follows from its channel.
+TYPE_BY_CHANNEL = {
+    "executive": "Executive",
+    "regulatory": "Regulatory",
+    "legal": "Legal",
+    "nod": "NOD",
+}
 
 
 async def known_case(conn: AsyncConnection, case_id: UUID) -> KnownCase | None:
@@ -46,7 +98,54 @@ async def known_case(conn: AsyncConnection, case_id: UUID) -> KnownCase | None:
         UUID(str(row.opened_event_id)),
         UUID(str(row.correlation_id)),
         row.channel,
+        row.case_type or TYPE_BY_CHANNEL.get(row.channel, "General"),
     )
+
+
+def request_row(request: Approvable, now: datetime) -> Statement:
+    amount = request.amount or {}
+    return (
+        "INSERT INTO refund_requests (refund_id, case_id, kind, status, awaiting, amount_minor,"
+        " currency, requested_by, requested_at, updated_at)"
+        " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+        " ON CONFLICT (refund_id) DO UPDATE SET status = EXCLUDED.status,"
+        " awaiting = EXCLUDED.awaiting, updated_at = EXCLUDED.updated_at",
+        (
+            request.id,
+            request.case_id,
+            getattr(request, "kind", "refund"),
+            request.status,
+            list(request.awaiting),
+            amount.get("amount_minor"),
+            amount.get("currency"),
+            request.requested_by,
+            request.requested_at,
+            now,
+        ),
+    )
+
+
+def payout_recorded(request: Approvable, now: datetime) -> Statement:
+    amount = request.amount or {}
+    return (
+        "INSERT INTO refund_payouts (payout_id, refund_id, case_id, kind, amount_minor, currency,"
+        " package, paid_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
+        (
+            request.payout_id,
+            request.id,
+            request.case_id,
+            getattr(request, "kind", "refund"),
+            amount.get("amount_minor"),
+            amount.get("currency"),
+            getattr(request, "package", None),
+            now,
+        ),
+    )
+
+
+def payout_id_for(refund_id: UUID) -> UUID:
+    """One payout per request, whoever pays it and however often: the gateway's key."""
+    return uuid5(refund_id, "payout")
 
 
 class IdempotencyKeyReused(DomainError):
@@ -54,75 +153,71 @@ class IdempotencyKeyReused(DomainError):
     code = "idempotency_key_reused"
 
 
+class ChangedConcurrently(DomainError):
+    status_code = 409
+    code = "changed_concurrently"
+
+
 class RefundsApplication(ServiceApplication):
     name = "refunds"
 
-    def refund(self, refund_id: UUID) -> Refund | None:
+    def request(self, refund_id: UUID) -> Refund | Credit | None:
         try:
             return self.repository.get(refund_id)
         except AggregateNotFoundError:
             return None
 
-    def request_refund(
-        self,
-        *,
-        refund_id: UUID,
-        case: KnownCase,
-        facts: RefundFacts,
-        requested_by: str,
-        request_fingerprint: str,
-        policy: RefundPolicy,
-        now: datetime,
-    ) -> tuple[Refund, bool]:
-        """Records the request and the policy's decision together, once per refund id."""
-        decision = decide_refund(facts, policy)
-        refund = Refund(
-            case_id=case.case_id,
-            refund_id=refund_id,
-            amount={"amount_minor": facts.amount_minor, "currency": facts.currency},
-            reason=facts.reason.value,
-            usage=facts.usage.model_dump(),
-            cancellation_evidence=facts.cancellation_evidence,
-            issue_resolved=facts.issue_resolved,
-            goodwill_declined=facts.goodwill_declined,
-            threat=facts.threat,
-            charged_at=facts.charged_at,
-            requested_by=requested_by,
-            requested_at=facts.requested_at,
-            request_fingerprint=request_fingerprint,
-            correlation_id=case.correlation_id,
-            causation_id=case.opened_event_id,
-        )
-        refund.record_decision(decision, policy.version, now)
+    def existing(self, refund_id: UUID) -> Refund | Credit:
+        found = self.request(refund_id)
+        if found is None:
+            raise NotFound("no such refund or credit", refund_id=str(refund_id))
+        return found
+
+    def open_request(self, request: Refund | Credit, now: datetime) -> tuple[Refund | Credit, bool]:
+        """Saves a new request once per id; a retry with the same body gets the first back."""
         try:
-            self.save(refund)
+            self.save_tracked(request, statements=[request_row(request, now)])
         except IntegrityError:
-            existing = self.refund(refund_id)
-            if existing is None or existing.request_fingerprint != request_fingerprint:
+            existing = self.request(request.id)
+            if existing is None or existing.request_fingerprint != request.request_fingerprint:
                 raise IdempotencyKeyReused(
-                    "this Idempotency-Key was used for a different refund request"
+                    "this Idempotency-Key was used for a different request"
                 ) from None
             return existing, False
-        return refund, True
+        return request, True
 
-    def review_refund(
-        self,
-        refund_id: UUID,
-        *,
-        approve: bool,
-        reviewer: str,
-        roles: set[str],
-        reason: str,
-        now: datetime,
-    ) -> Refund:
+    def change(
+        self, refund_id: UUID, command: Callable[[Refund | Credit], None], now: datetime
+    ) -> Refund | Credit:
+        """Applies a command to the newest version; a concurrent change makes it look again."""
         for _ in range(3):
-            refund = self.refund(refund_id)
-            if refund is None:
-                raise NotFound("no such refund", refund_id=str(refund_id))
-            refund.review(approve=approve, reviewer=reviewer, roles=roles, reason=reason, now=now)
+            request = self.existing(refund_id)
+            command(request)
             try:
-                self.save(refund)
+                self.save_tracked(request, statements=[request_row(request, now)])
             except IntegrityError:
-                continue  # reviewed concurrently: look again, and refuse if it is settled
-            return refund
-        raise DomainError("the refund changed while it was being reviewed; retry")
+                continue
+            return request
+        raise ChangedConcurrently("the request changed while this was being decided; retry")
+
+    def pay_out(self, refund_id: UUID, now: datetime) -> bool:
+        """Issues a refund or grants a credit that is ready, exactly once.
+
+        The event and the ledger row commit together; a second payer loses on the
+        aggregate's next version (or the ledger's unique refund id) and pays nothing.
+        """
+        request = self.request(refund_id)
+        if request is None or not request.ready_to_pay:
+            return False
+        payout_id = payout_id_for(refund_id)
+        if isinstance(request, Refund):
+            request.issue(payout_id, now)
+        else:
+            request.grant(payout_id, now)
+        try:
+            self.save_tracked(
+                request, statements=[payout_recorded(request, now), request_row(request, now)]
+            )
+        except IntegrityError:
+            return False
+        return True

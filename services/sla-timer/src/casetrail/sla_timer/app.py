@@ -1,4 +1,4 @@
-"""Wiring: the SLA timer's app, its consumer of triage events, scheduler and relay."""
+"""Wiring: the SLA timer's app, its consumer of case events, scheduler and relay."""
 
 from __future__ import annotations
 
@@ -6,12 +6,13 @@ from datetime import UTC, datetime
 
 from fastapi import FastAPI
 
-from casetrail.contracts.topics import SLA_EVENTS, TRIAGE_EVENTS
+from casetrail.contracts.topics import INTAKE_EVENTS, REFUNDS_EVENTS, SLA_EVENTS, TRIAGE_EVENTS
 from casetrail.runtime.consumer import EventSourcedHandler
 from casetrail.runtime.service import Service
 from casetrail.sla_timer.api import router
 from casetrail.sla_timer.handlers import Now, decider, scheduler
 from casetrail.sla_timer.policy import load_policy
+from casetrail.sla_timer.rules import calendars_of
 from casetrail.sla_timer.settings import SlaTimerSettings
 from casetrail.sla_timer.store import SlaApplication, tables
 
@@ -23,7 +24,7 @@ def system_clock() -> datetime:
 def create_app(settings: SlaTimerSettings | None = None, now: Now = system_clock) -> FastAPI:
     settings = settings or SlaTimerSettings()
     policy = load_policy(settings.policy_file)
-    calendar = policy.calendar.build()
+    calendars = calendars_of(policy)
     service = Service(
         settings,
         title="Casetrail SLA timer",
@@ -33,13 +34,14 @@ def create_app(settings: SlaTimerSettings | None = None, now: Now = system_clock
         consumers=(
             (
                 "sla-timer",
-                (TRIAGE_EVENTS,),
-                lambda c: EventSourcedHandler(c.app, decider(c.app, policy, calendar)),
+                (INTAKE_EVENTS, TRIAGE_EVENTS, REFUNDS_EVENTS),
+                lambda c: EventSourcedHandler(c.app, decider(c.app, policy, calendars)),
             ),
         ),
-        loops=(scheduler(policy, settings, now),),
+        loops=(scheduler(policy, calendars, settings, now),),
     )
     app = service.build_app(router)
-    app.state.calendar = calendar
+    app.state.calendars = calendars
     app.state.policy = policy
+    app.state.now = now
     return app

@@ -2,7 +2,7 @@
 
 from fastapi import FastAPI
 
-from casetrail.contracts.topics import INTAKE_EVENTS, TRIAGE_EVENTS
+from casetrail.contracts.topics import INTAKE_EVENTS, SLA_EVENTS, TRIAGE_EVENTS
 from casetrail.runtime.consumer import EventSourcedHandler
 from casetrail.runtime.service import Service
 from casetrail.triage.api import router
@@ -25,7 +25,7 @@ def create_app(settings: TriageSettings | None = None) -> FastAPI:
         consumers=(
             (
                 "triage",
-                (INTAKE_EVENTS,),
+                (INTAKE_EVENTS, SLA_EVENTS),
                 lambda c: EventSourcedHandler(c.app, decider(c.app, policy)),
             ),
         ),

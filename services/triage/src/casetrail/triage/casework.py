@@ -143,7 +143,14 @@ def change_status(
 
 
 def escalate(
-    case: CaseTriage, *, to_tier: int, reason: str, escalated_by: str, rule_id: str, now: datetime
+    case: CaseTriage,
+    *,
+    to_tier: int,
+    reason: str,
+    escalated_by: str,
+    rule_id: str,
+    now: datetime,
+    causation_id: UUID | None = None,
 ) -> None:
     if to_tier <= case.tier:
         raise InvalidEscalation(
@@ -158,7 +165,7 @@ def escalate(
         escalated_by=escalated_by,
         escalated_at=now,
         correlation_id=case.correlation_id,
-        causation_id=None,
+        causation_id=causation_id,
     )
 
 

@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 
-from casetrail.contracts.events import CaseOpened, CaseType
+from casetrail.contracts.events import CaseOpened, CaseType, EscalationRequested
 from casetrail.runtime.consumer import Delivery, Effects
 from casetrail.runtime.logs import log
 from casetrail.runtime.service import Components
@@ -40,6 +40,25 @@ def on_case_opened(
     return Effects([case], statements=[case_row(case)])
 
 
+def on_escalation_requested(app: TriageApplication, delivery: Delivery, now: datetime) -> Effects:
+    """An SLA clock breached: the case goes up to the tier its rule names, once."""
+    request = delivery.data
+    assert isinstance(request, EscalationRequested)
+    case = app.triage_of(request.case_id)
+    if case is None or case.tier >= request.to_tier:
+        return Effects()  # already there (or higher), e.g. a redelivered request
+    casework.escalate(
+        case,
+        to_tier=request.to_tier,
+        reason=request.reason,
+        escalated_by="sla-timer",
+        rule_id=request.rule_id,
+        now=now,
+        causation_id=delivery.envelope.id,
+    )
+    return Effects([case], statements=[case_row(case)])
+
+
 def decider(
     app: TriageApplication,
     policy: TriagePolicy,
@@ -48,6 +67,8 @@ def decider(
     def decide(delivery: Delivery) -> Effects:
         if isinstance(delivery.data, CaseOpened):
             return on_case_opened(app, policy, delivery, clock())
+        if isinstance(delivery.data, EscalationRequested):
+            return on_escalation_requested(app, delivery, clock())
         return Effects()
 
     return decide

@@ -15,6 +15,7 @@ class Status(StrEnum):
     ASSIGNED = "Assigned"
     ACKNOWLEDGED = "Acknowledged"
     PENDING_ON = "Pending On"
+    AWAITING_CUSTOMER = "Awaiting Customer"
     ESL_QA = "ESL QA"
     LEGAL_REVIEW = "Legal Review"
     RESOLVED = "Resolved"
@@ -27,7 +28,8 @@ DEFAULT_TRANSITIONS: dict[Status, tuple[Status, ...]] = {
     _S.ASSIGNED: (_S.ACKNOWLEDGED, _S.INCOMPLETE),
     # An ESLI quick hit records the complaint and resolves it in the same interaction.
     _S.ACKNOWLEDGED: (_S.PENDING_ON, _S.RESOLVED, _S.INCOMPLETE),
-    _S.PENDING_ON: (_S.ESL_QA, _S.LEGAL_REVIEW, _S.RESOLVED, _S.INCOMPLETE),
+    _S.PENDING_ON: (_S.AWAITING_CUSTOMER, _S.ESL_QA, _S.LEGAL_REVIEW, _S.RESOLVED, _S.INCOMPLETE),
+    _S.AWAITING_CUSTOMER: (_S.PENDING_ON, _S.RESOLVED, _S.INCOMPLETE),
     _S.ESL_QA: (_S.PENDING_ON, _S.LEGAL_REVIEW, _S.RESOLVED),
     _S.LEGAL_REVIEW: (_S.PENDING_ON, _S.RESOLVED),
     _S.RESOLVED: (_S.CLOSED, _S.PENDING_ON),

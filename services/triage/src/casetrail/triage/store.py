@@ -32,7 +32,14 @@ from casetrail.runtime.service import DomainError, NotFound
 from casetrail.triage.assignment import Agent
 from casetrail.triage.domain import CaseTriage
 
-OPEN_STATUSES = ("Assigned", "Acknowledged", "Pending On", "ESL QA", "Legal Review")
+OPEN_STATUSES = (
+    "Assigned",
+    "Acknowledged",
+    "Pending On",
+    "Awaiting Customer",
+    "ESL QA",
+    "Legal Review",
+)
 
 tables = MetaData()
 case_list = Table(
