@@ -133,3 +133,31 @@ def test_a_case_shows_its_headline_deadline_and_records_contact_attempts(stack, 
         headers=stack.auth_headers("supervisor"),
     )
     assert dashboard.status_code == 422
+
+
+def test_a_new_severity_recomputes_the_clocks(stack, wait_for):
+    case_id = open_case(stack, channel="email")
+    wait_for(
+        lambda: (
+            (c := clocks(stack, case_id))
+            and any(x["rule_id"].startswith("FR-SEV-") for x in c["clocks"])
+        )
+    )
+    changed = httpx.put(
+        f"{stack.service_url('triage')}/v1/cases/{case_id}/classification",
+        json={"severity": "S1", "reason": "payments are failing for this customer"},
+        headers=stack.auth_headers("supervisor"),
+    )
+    assert changed.status_code == 200, changed.text
+    shown = wait_for(
+        lambda: (
+            (c := clocks(stack, case_id))
+            and any(x["rule_id"] == "FR-SEV-S1" for x in c["clocks"])
+            and c
+        )
+    )
+    states = {c["rule_id"]: c["state"] for c in shown["clocks"]}
+    assert states["FR-SEV-S1"] == "running"
+    assert [state for rule, state in states.items() if rule.startswith("FR-SEV-S")].count(
+        "withdrawn"
+    ) == 1

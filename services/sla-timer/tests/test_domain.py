@@ -254,3 +254,30 @@ def test_three_failed_contact_attempts_on_different_days_flag_the_case():
     assert case.clocks.contact_attempts_exhausted
     with pytest.raises(ContactAttemptRefused):
         attempt(case, ny(19, 11))
+
+
+def test_the_account_facts_from_intake_choose_plan_market_and_regime_clocks():
+    case = Case(channel="email", plan="Premium", market="GB", regimes=["FCA_DISP"])
+    premium = case.clock("FR-PLAN-Premium")
+    assert premium.calendar == "uk-business"
+    assert case.clock("FCA-DISP-8W").deadline == CALENDARS["uk-business"].add_calendar_days(
+        MONDAY_10, 56
+    )
+
+
+def test_a_market_the_policy_does_not_know_runs_the_default_markets_clocks():
+    case = Case(channel="email", market="FR", regimes=["NOT_A_REGIME"])
+    assert case.clock("FR-CHANNEL-email").calendar == "us-business"
+
+
+def test_every_clock_event_names_the_policy_and_calendar_versions_it_used():
+    case = Case()
+    case.run_until(ny(20, 20))
+    published = [e for e in case.clocks.collect_events() if type(e).__name__.startswith("Clock")]
+    assert {type(e).__name__ for e in published} >= {
+        "ClockStarted",
+        "ClockWarning",
+        "ClockBreached",
+    }
+    assert {e.policy_version for e in published} == {POLICY.version}
+    assert all(e.calendar_version for e in published)

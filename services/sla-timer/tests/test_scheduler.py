@@ -154,3 +154,32 @@ async def test_timers_due_while_the_service_was_down_fire_late_on_start(settings
     }
     assert late[clock_id_for(delivery.data.case_id, "FR-SEV-S1")] is True
     assert all(late.values())
+
+
+async def test_repair_recomputes_open_clocks_under_a_new_policy_and_reschedules_them(settings):
+    _, components = await replica(settings)
+    delivery = next_deliveries(1)[0]
+    await start_clocks(components, [delivery])
+    changed = POLICY.model_dump(mode="json")
+    for rule in changed["rules"]:
+        if rule["rule_id"] == "FR-CHANNEL-email":
+            rule["minutes"] = 120
+    changed["version"] = "repaired"
+    newer = type(POLICY).model_validate(changed)
+    app = components.app
+
+    corrected = await asyncio.to_thread(app.repair, newer, calendars_of(newer), OPENED)
+    assert corrected >= 1
+    case = app.case_clocks(delivery.data.case_id)
+    email_clock = clock_id_for(delivery.data.case_id, "FR-CHANNEL-email")
+    assert case.clocks[email_clock].deadline == datetime(2026, 11, 23, 17, tzinfo=UTC)
+    recomputed = [e for e in stored(app, CaseClocks.ClockRecomputed) if e.clock_id == email_clock]
+    assert [e.policy_version for e in recomputed] == ["repaired"]
+    # The breach timer moved with the deadline: it fires at the new one, once.
+    fired = await fire_due_timers(
+        components, newer, calendars_of(newer), settings, case.clocks[email_clock].deadline
+    )
+    assert fired >= 1
+    assert breaches(app).count(email_clock) == 1
+    # Repairing again under the same policy changes nothing.
+    assert await asyncio.to_thread(app.repair, newer, calendars_of(newer), OPENED) == 0

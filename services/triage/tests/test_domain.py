@@ -95,3 +95,37 @@ def test_a_low_severity_chat_is_a_quick_hit_esli():
     chat = case("Password reset", "I need a password reset", channel="chat")
     decision = classify(chat, POLICY)
     assert (decision.severity, decision.kind) == (Severity.S4, "ESLI")
+
+
+def test_reclassifying_records_the_change_and_recomputes_high_priority():
+    from casetrail.triage import casework
+    from casetrail.triage.domain import triage
+
+    opened = case()
+    triaged = triage(opened, POLICY, uuid4(), uuid4())
+    assert not triaged.high_priority
+    before = triaged.severity
+    triaged.collect_events()
+    now = datetime(2026, 11, 23, 12, tzinfo=UTC)
+    casework.reclassify(
+        triaged,
+        severity=Severity.S1,
+        case_type=None,
+        policy=POLICY,
+        reason="the outage affects payments",
+        reclassified_by="sup-1",
+        now=now,
+    )
+    [event] = triaged.collect_events()
+    assert (event.from_severity, event.severity) == (before, "S1")
+    assert triaged.high_priority and triaged.severity == "S1"
+    with pytest.raises(casework.NothingToReclassify):
+        casework.reclassify(
+            triaged,
+            severity=Severity.S1,
+            case_type=None,
+            policy=POLICY,
+            reason="again",
+            reclassified_by="sup-1",
+            now=now,
+        )

@@ -56,6 +56,7 @@ PERMISSIONS: Final[dict[str, dict[Route, frozenset[Role]]]] = {
         ("PUT", "/v1/cases/{case_id}/next-action"): STAFF,
         ("POST", "/v1/cases/{case_id}/assignment"): MANAGERS,
         ("POST", "/v1/cases/{case_id}/escalation"): MANAGERS,
+        ("PUT", "/v1/cases/{case_id}/classification"): MANAGERS,
         # The customer's survey answer arrives through a channel adapter, or an agent keys it.
         ("POST", "/v1/cases/{case_id}/satisfaction"): STAFF | {Role.CHANNEL},
         ("GET", "/v1/agents"): STAFF | {Role.OPS},

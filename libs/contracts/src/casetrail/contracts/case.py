@@ -169,6 +169,13 @@ def evolve(state: CaseState | None, envelope: Envelope) -> CaseState:
                 worklog=(*current.worklog, entry),
                 next_action=data.next_action or current.next_action,
             )
+        case ev.CaseReclassified():
+            return replace(
+                current,
+                severity=data.severity.value,
+                case_type=data.case_type.value,
+                high_priority=data.high_priority,
+            )
         case ev.NextActionSet():
             return replace(current, next_action=data.next_action)
         case ev.SatisfactionRecorded():

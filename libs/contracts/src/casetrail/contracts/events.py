@@ -232,6 +232,21 @@ class CaseEscalated(EventData):
     escalated_at: AwareDatetime
 
 
+class CaseReclassified(EventData):
+    """A person corrected the case's severity or type; the clocks follow the new facts."""
+
+    TYPE = "casetrail.case.reclassified.v1"
+
+    from_severity: Severity
+    severity: Severity
+    from_case_type: CaseType
+    case_type: CaseType
+    high_priority: bool
+    reason: str = Field(min_length=1, max_length=2000)
+    reclassified_by: str
+    reclassified_at: AwareDatetime
+
+
 class WorklogEntryAdded(EventData):
     """One interaction on the case: when, what kind of issue, what was done, the outcome."""
 
@@ -317,6 +332,8 @@ class ClockBreached(EventData):
 
     clock_id: UUID
     clock: ClockKind
+    policy_version: str | None = Field(None, description="the SLA policy that set the deadline")
+    calendar_version: str | None = None
     deadline: AwareDatetime
     breached_at: AwareDatetime
     late: bool = Field(description="fired after the deadline by more than the grace period")
@@ -330,6 +347,8 @@ class ClockPaused(EventData):
 
     clock_id: UUID
     clock: ClockKind
+    policy_version: str | None = Field(None, description="the SLA policy that set the deadline")
+    calendar_version: str | None = None
     paused_at: AwareDatetime
     used_seconds: int = Field(ge=0, description="measured time used before the pause")
 
@@ -339,6 +358,8 @@ class ClockResumed(EventData):
 
     clock_id: UUID
     clock: ClockKind
+    policy_version: str | None = Field(None, description="the SLA policy that set the deadline")
+    calendar_version: str | None = None
     resumed_at: AwareDatetime
     deadline: AwareDatetime
 
@@ -350,6 +371,8 @@ class ClockWarning(EventData):
 
     clock_id: UUID
     clock: ClockKind
+    policy_version: str | None = Field(None, description="the SLA policy that set the deadline")
+    calendar_version: str | None = None
     rule_id: str
     fraction: float = Field(gt=0, lt=1)
     deadline: AwareDatetime
@@ -362,6 +385,8 @@ class ClockMet(EventData):
 
     clock_id: UUID
     clock: ClockKind
+    policy_version: str | None = Field(None, description="the SLA policy that set the deadline")
+    calendar_version: str | None = None
     rule_id: str
     deadline: AwareDatetime
     met_at: AwareDatetime
@@ -396,6 +421,8 @@ class ClockWithdrawn(EventData):
 
     clock_id: UUID
     clock: ClockKind
+    policy_version: str | None = Field(None, description="the SLA policy that set the deadline")
+    calendar_version: str | None = None
     rule_id: str
     reason: str
     withdrawn_at: AwareDatetime
@@ -675,6 +702,7 @@ EVENT_TYPES: dict[str, type[Payload]] = {
         CaseAssigned,
         CaseStatusChanged,
         CaseEscalated,
+        CaseReclassified,
         WorklogEntryAdded,
         NextActionSet,
         SatisfactionSurveyRequested,

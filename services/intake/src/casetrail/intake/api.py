@@ -143,8 +143,25 @@ class UploadedAttachment(StrictRequest):
     filename: str = Field(min_length=1, max_length=255)
 
 
+class AccountFacts(StrictRequest):
+    """What the adapter knows of the customer's account: it decides which SLA clocks run."""
+
+    plan: Literal["Basic", "Standard", "Premium", "Enterprise"] | None = None
+    market: str | None = Field(None, pattern=r"^[A-Z]{2}$", description="e.g. US, GB, DE")
+    new_account: bool | None = Field(None, description="Reg E: opened within 30 days")
+    billing_cycle_days: int | None = Field(None, ge=1, le=366)
+    payment_services: bool | None = Field(None, description="a payment-services complaint")
+    incident: bool | None = Field(None, description="a payments or fraud incident (24/7)")
+    provisional_credit: bool | None = None
+    exceptional: bool | None = Field(None, description="the regulator's exceptional extension")
+    regimes: list[Annotated[str, Field(pattern=r"^[A-Z][A-Z0-9_]{1,39}$")]] | None = Field(
+        None, max_length=10, description="regulatory regimes named for the case, e.g. REG_E"
+    )
+
+
 class ChannelMessage(StrictRequest):
     customer: CustomerIdentity
+    account: AccountFacts | None = None
     subject: str | None = Field(None, max_length=500)
     body: str = Field(min_length=1, max_length=100_000)
     sent_at: AwareDatetime | None = None
@@ -370,7 +387,11 @@ async def receive_message(
         body=body.body,
         sent_at=body.sent_at,
         thread=Thread(thread.message_id, thread.in_reply_to, tuple(thread.references)),
-        source_details={**source, **_transaction(body.transaction_id, body.transaction_time)},
+        source_details={
+            **source,
+            **(body.account.model_dump(exclude_none=True) if body.account else {}),
+            **_transaction(body.transaction_id, body.transaction_time),
+        },
     )
     receipt = await record(
         request,

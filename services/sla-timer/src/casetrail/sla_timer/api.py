@@ -15,6 +15,7 @@ from casetrail.contracts.events import ClockKind
 from casetrail.runtime.models import StrictRequest
 from casetrail.runtime.service import DomainError, NotFound, application_of, components_of
 from casetrail.sla_timer.domain import CaseClocks
+from casetrail.sla_timer.policy import SlaPolicy
 from casetrail.sla_timer.store import SlaApplication, clocks
 
 router = APIRouter(prefix="/v1", tags=["clocks"])
@@ -99,6 +100,11 @@ class ContactAttempt(StrictRequest):
     note: str | None = Field(None, max_length=2000)
 
 
+def known_market(case: CaseClocks, policy: SlaPolicy) -> str | None:
+    market = case.facts.get("market")
+    return market if market in policy.markets else None
+
+
 @router.post(
     "/cases/{case_id}/contact-attempts",
     status_code=201,
@@ -120,7 +126,7 @@ async def record_contact_attempt(case_id: UUID, body: ContactAttempt, request: R
             attempted_by=request.state.principal.subject,
             now=now,
             policy=policy,
-            calendar=calendars[policy.market_calendar(case.facts.get("market"))],
+            calendar=calendars[policy.market_calendar(known_market(case, policy))],
         )
 
     case = await run_in_threadpool(app.change, case_id, attempt, policy, calendars)

@@ -20,6 +20,7 @@ from casetrail.contracts import events as contract
 from casetrail.contracts.events import (
     CaseEscalated,
     CaseOpened,
+    CaseReclassified,
     CaseTriaged,
     ClockKind,
     MessageReceived,
@@ -86,6 +87,8 @@ class RunningClock:
     escalate_to_tier: int | None
     deadline: datetime
     cause: UUID  # the clock's latest published event: what its warnings and breach follow
+    policy_version: str
+    calendar_version: str
     state: str = "running"
     stretch_from: datetime | None = None  # the current running stretch began here
     used_before: timedelta = timedelta(0)  # measured time used before that stretch
@@ -152,6 +155,8 @@ def facts_from(data: Payload, at: datetime) -> dict[str, Any]:
                 "case_type": data.case_type.value,
                 "tier": data.tier,
             }
+        case CaseReclassified():
+            return {"severity": data.severity.value, "case_type": data.case_type.value}
         case CaseEscalated():
             return {"tier": data.to_tier}
         case RefundRequested() if data.charged_at is not None:
@@ -168,10 +173,16 @@ def contact_kinds_from(data: Payload) -> set[str]:
     return set()
 
 
-def case_facts(facts: Mapping[str, Any]) -> CaseFacts | None:
-    """The rules' view of the facts; None until the case's opening time is known."""
+def case_facts(facts: Mapping[str, Any], policy: SlaPolicy) -> CaseFacts | None:
+    """The rules' view of the facts; None until the case's opening time is known.
+
+    A market or regime this policy does not know is left out (the default market's clocks
+    run) rather than refused: the case was accepted, and its clocks must still run.
+    """
     if facts.get("opened_at") is None:
         return None
+    market = facts.get("market") if facts.get("market") in policy.markets else None
+    regimes = frozenset(r for r in facts.get("regimes") or () if r in policy.regimes)
     return CaseFacts(
         opened_at=facts["opened_at"],
         channel=facts.get("channel") and contract.Channel(facts["channel"]),
@@ -179,9 +190,9 @@ def case_facts(facts: Mapping[str, Any]) -> CaseFacts | None:
         case_type=facts.get("case_type") and contract.CaseType(facts["case_type"]),
         tier=facts.get("tier"),
         plan=facts.get("plan"),
-        market=facts.get("market"),
+        market=market,
         agency=facts.get("agency"),
-        regimes=frozenset(facts.get("regimes") or ()),
+        regimes=regimes,
         incident=facts.get("incident", False),
         new_account=facts.get("new_account", False),
         provisional_credit=facts.get("provisional_credit", False),
@@ -260,7 +271,7 @@ class CaseClocks(Aggregate):
     ) -> None:
         """Brings the clocks in line with the facts and the policy: starts the new ones,
         moves the deadlines that changed, withdraws those that no longer apply."""
-        facts = case_facts(self.facts)
+        facts = case_facts(self.facts, policy)
         if facts is None:
             return
         wanted = {spec.rule_id: spec for spec in applicable_clocks(facts, policy)}
@@ -276,6 +287,8 @@ class CaseClocks(Aggregate):
                 self._clock_withdrawn(
                     case_id=self.case_id,
                     clock_id=clock.clock_id,
+                    policy_version=clock.policy_version,
+                    calendar_version=clock.calendar_version,
                     clock=clock.clock.value,
                     rule_id=clock.rule_id,
                     reason=reason,
@@ -346,6 +359,8 @@ class CaseClocks(Aggregate):
             escalate_to_tier=escalate_to_tier,
             deadline=deadline,
             cause=self._this_event(),
+            policy_version=policy_version,
+            calendar_version=calendar_version,
             stretch_from=started_at,
         )
 
@@ -419,6 +434,8 @@ class CaseClocks(Aggregate):
             deadline=deadline,
             warned=(),
             cause=self._this_event(),
+            policy_version=policy_version,
+            calendar_version=calendar_version,
         )
 
     @event("ClockWithdrawn")
@@ -427,6 +444,8 @@ class CaseClocks(Aggregate):
         *,
         case_id: UUID,
         clock_id: UUID,
+        policy_version: str,
+        calendar_version: str,
         clock: str,
         rule_id: str,
         reason: str,
@@ -449,6 +468,8 @@ class CaseClocks(Aggregate):
                 self._clock_met(
                     case_id=self.case_id,
                     clock_id=clock.clock_id,
+                    policy_version=clock.policy_version,
+                    calendar_version=clock.calendar_version,
                     clock=clock.clock.value,
                     rule_id=clock.rule_id,
                     deadline=clock.deadline,
@@ -465,6 +486,8 @@ class CaseClocks(Aggregate):
         *,
         case_id: UUID,
         clock_id: UUID,
+        policy_version: str,
+        calendar_version: str,
         clock: str,
         rule_id: str,
         deadline: datetime,
@@ -485,6 +508,8 @@ class CaseClocks(Aggregate):
                 self._clock_paused(
                     case_id=self.case_id,
                     clock_id=clock.clock_id,
+                    policy_version=clock.policy_version,
+                    calendar_version=clock.calendar_version,
                     clock=clock.clock.value,
                     paused_at=at,
                     used_seconds=int(used.total_seconds()),
@@ -498,6 +523,8 @@ class CaseClocks(Aggregate):
         *,
         case_id: UUID,
         clock_id: UUID,
+        policy_version: str,
+        calendar_version: str,
         clock: str,
         paused_at: datetime,
         used_seconds: int,
@@ -519,6 +546,8 @@ class CaseClocks(Aggregate):
                 self._clock_resumed(
                     case_id=self.case_id,
                     clock_id=clock.clock_id,
+                    policy_version=clock.policy_version,
+                    calendar_version=clock.calendar_version,
                     clock=clock.clock.value,
                     resumed_at=at,
                     deadline=deadline,
@@ -532,6 +561,8 @@ class CaseClocks(Aggregate):
         *,
         case_id: UUID,
         clock_id: UUID,
+        policy_version: str,
+        calendar_version: str,
         clock: str,
         resumed_at: datetime,
         deadline: datetime,
@@ -576,6 +607,8 @@ class CaseClocks(Aggregate):
             self._clock_breached(
                 case_id=self.case_id,
                 clock_id=clock.clock_id,
+                policy_version=clock.policy_version,
+                calendar_version=clock.calendar_version,
                 clock=clock.clock.value,
                 rule_id=clock.rule_id,
                 deadline=clock.deadline,
@@ -592,6 +625,8 @@ class CaseClocks(Aggregate):
         self._clock_warning(
             case_id=self.case_id,
             clock_id=clock.clock_id,
+            policy_version=clock.policy_version,
+            calendar_version=clock.calendar_version,
             clock=clock.clock.value,
             rule_id=clock.rule_id,
             fraction=fraction,
@@ -616,6 +651,8 @@ class CaseClocks(Aggregate):
         *,
         case_id: UUID,
         clock_id: UUID,
+        policy_version: str,
+        calendar_version: str,
         clock: str,
         rule_id: str,
         fraction: float,
@@ -636,6 +673,8 @@ class CaseClocks(Aggregate):
         *,
         case_id: UUID,
         clock_id: UUID,
+        policy_version: str,
+        calendar_version: str,
         clock: str,
         rule_id: str,
         deadline: datetime,

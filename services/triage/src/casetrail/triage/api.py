@@ -8,7 +8,7 @@ from uuid import UUID, uuid4
 
 from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
-from pydantic import AwareDatetime, BaseModel, Field
+from pydantic import AwareDatetime, BaseModel, Field, model_validator
 from sqlalchemy import select
 
 from casetrail.contracts.events import CaseType, Channel, Severity
@@ -182,6 +182,38 @@ async def escalate(case_id: UUID, body: Escalation, request: Request) -> Any:
             reason=body.reason,
             escalated_by=by,
             rule_id=casework.MANUAL_ESCALATION,
+            now=now,
+        ),
+    )
+    return view_of(case)
+
+
+class Reclassification(StrictRequest):
+    severity: Severity | None = None
+    case_type: CaseType | None = None
+    reason: str = Field(min_length=1, max_length=2000)
+
+    @model_validator(mode="after")
+    def _changes_something(self) -> Reclassification:
+        if self.severity is None and self.case_type is None:
+            raise ValueError("name a new severity, a new case type, or both")
+        return self
+
+
+@router.put("/cases/{case_id}/classification", response_model=TriageView)
+async def reclassify(case_id: UUID, body: Reclassification, request: Request) -> Any:
+    """Corrects the case's severity or type; its SLA clocks are recomputed from the change."""
+    by, now = who(request), datetime.now(UTC)
+    case = await work_on(
+        request,
+        case_id,
+        lambda c: casework.reclassify(
+            c,
+            severity=body.severity,
+            case_type=body.case_type,
+            policy=policy_of(request),
+            reason=body.reason,
+            reclassified_by=by,
             now=now,
         ),
     )

@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from uuid import NAMESPACE_URL, UUID, uuid5
 
+from casetrail.contracts.events import CaseType, Severity
 from casetrail.runtime.service import DomainError
 from casetrail.triage.assignment import AssignmentDecision
 from casetrail.triage.domain import CaseTriage
@@ -166,6 +167,42 @@ def escalate(
         escalated_at=now,
         correlation_id=case.correlation_id,
         causation_id=causation_id,
+    )
+
+
+class NothingToReclassify(DomainError):
+    status_code = 409
+    code = "nothing_to_reclassify"
+
+
+def reclassify(
+    case: CaseTriage,
+    *,
+    severity: Severity | None,
+    case_type: CaseType | None,
+    policy: TriagePolicy,
+    reason: str,
+    reclassified_by: str,
+    now: datetime,
+) -> None:
+    """Corrects severity or type; high priority follows the policy's rule for the new facts."""
+    new_severity = severity or Severity(case.severity)
+    new_type = case_type or CaseType(case.case_type)
+    if (new_severity.value, new_type.value) == (case.severity, case.case_type):
+        raise NothingToReclassify("the case already has this severity and type")
+    case.record_reclassification(
+        case_id=case.id,
+        from_severity=case.severity,
+        severity=new_severity.value,
+        from_case_type=case.case_type,
+        case_type=new_type.value,
+        high_priority=new_type in policy.priority.high_priority_case_types
+        or new_severity in policy.priority.high_priority_severities,
+        reason=reason,
+        reclassified_by=reclassified_by,
+        reclassified_at=now,
+        correlation_id=case.correlation_id,
+        causation_id=None,
     )
 
 

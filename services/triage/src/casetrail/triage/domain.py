@@ -214,6 +214,27 @@ class CaseTriage(Aggregate):
         self.rules_fired = [*self.rules_fired, rule_id]
         self.updated_at = escalated_at
 
+    @event("Reclassified")
+    def record_reclassification(
+        self,
+        *,
+        case_id: UUID,
+        from_severity: str,
+        severity: str,
+        from_case_type: str,
+        case_type: str,
+        high_priority: bool,
+        reason: str,
+        reclassified_by: str,
+        reclassified_at: datetime,
+        correlation_id: UUID,
+        causation_id: UUID | None,
+    ) -> None:
+        self.severity = severity
+        self.case_type = case_type
+        self.high_priority = high_priority
+        self.updated_at = reclassified_at
+
     @event("WorklogEntryAdded")
     def record_worklog(
         self,
@@ -292,6 +313,7 @@ for aggregate_event, published_as in (
     (CaseTriage.Assigned, contract.CaseAssigned),
     (CaseTriage.StatusChanged, contract.CaseStatusChanged),
     (CaseTriage.Escalated, contract.CaseEscalated),
+    (CaseTriage.Reclassified, contract.CaseReclassified),
     (CaseTriage.WorklogEntryAdded, contract.WorklogEntryAdded),
     (CaseTriage.NextActionSet, contract.NextActionSet),
     (CaseTriage.SatisfactionSurveyRequested, contract.SatisfactionSurveyRequested),
