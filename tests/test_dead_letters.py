@@ -49,7 +49,7 @@ async def test_poison_messages_are_dead_lettered_with_their_error(stack):
     found: dict[tuple[bytes, str], dict[str, bytes]] = {}
     try:
         async with asyncio.timeout(60):
-            while len(found) < 6:  # two poisons, dead-lettered by each of three consumer groups
+            while len(found) < 8:  # two poisons, dead-lettered by each of four consumer groups
                 batches = await consumer.getmany(timeout_ms=1000)
                 for records in batches.values():
                     for record in records:
@@ -59,7 +59,7 @@ async def test_poison_messages_are_dead_lettered_with_their_error(stack):
     finally:
         await consumer.stop()
 
-    assert {group for _, group in found} == {"triage", "refunds", "audit"}
+    assert {group for _, group in found} == {"triage", "sla-timer", "refunds", "audit"}
     assert {value for value, _ in found} == {not_json, unknown_type}
     errors = {value: h["dlq-error"].decode() for (value, _), h in found.items()}
     assert "not a Casetrail CloudEvent" in errors[not_json]

@@ -90,15 +90,8 @@ def test_a_case_travels_through_all_five_services(stack, wait_for):
             (c := clocks(stack, case_id)) and s1_rules <= {x["rule_id"] for x in c["clocks"]} and c
         )
     )
-    rules = {c["rule_id"] for c in shown["clocks"]}
-    assert all(c["state"] == "running" for c in shown["clocks"])
-    records = wait_for(
-        lambda: (
-            (r := history(stack, case_id))
-            and types_of(r).count("casetrail.clock.started.v1") == len(rules)
-            and r
-        )
-    )
+    assert all(c["state"] in {"running", "withdrawn"} for c in shown["clocks"])
+    records = wait_for(lambda: every_clock_recorded(stack, case_id))
     assert sorted(case_types(records)) == sorted(EXPECTED_AFTER_OPENING)
     assert types_of(records)[0] == "casetrail.case.opened.v1"
     triaged = next(r for r in records if r["type"] == "casetrail.case.triaged.v1")
@@ -135,6 +128,16 @@ def test_a_case_travels_through_all_five_services(stack, wait_for):
     verdict = verify(stack, case_id)
     assert verdict["valid"] is True and verdict["first_bad_record"] is None
     assert verdict["records"] >= len(records)
+
+
+def every_clock_recorded(stack: Any, case_id: str) -> list[dict[str, Any]] | None:
+    """The case's history once audit holds a start for every clock the SLA timer shows."""
+    records = history(stack, case_id)
+    started = {
+        r["event"]["data"]["rule_id"] for r in records if r["type"] == "casetrail.clock.started.v1"
+    }
+    shown = clocks(stack, case_id)
+    return records if shown and started == {c["rule_id"] for c in shown["clocks"]} else None
 
 
 def clocks(stack: Any, case_id: str) -> dict[str, Any] | None:

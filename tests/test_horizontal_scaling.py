@@ -19,6 +19,7 @@ import pytest
 
 pytestmark = pytest.mark.e2e
 
+GROUP_PARTITIONS = 12
 PARTITIONS_OWNED = re.compile(r'^casetrail_partitions_assigned\{group="triage"\} (\S+)$', re.M)
 
 
@@ -111,24 +112,25 @@ def test_two_replicas_share_partitions_and_a_stopped_one_hands_over(stack, tmp_p
     first = stack.service_url("triage")
     second = Replica(stack, tmp_path / "triage-2.log")
     try:
-        # Six intake partitions, split between the two members of the group.
+        # Triage's twelve partitions (six of intake's topic, six of the SLA timer's), split
+        # between the two members of the group.
         shared = wait_for(
             lambda: (
                 (owned := (partitions_owned(stack, first), partitions_owned(stack, second.url)))
                 and min(owned) > 0
-                and sum(owned) == 6
+                and sum(owned) == GROUP_PARTITIONS
                 and owned
             ),
             timeout=90,
         )
-        assert sorted(shared) == [3, 3]
+        assert sorted(shared) == [GROUP_PARTITIONS // 2] * 2
         before = open_cases(stack, 40, "shared")
         wait_for(lambda: each_triaged_exactly_once(stack, before), timeout=90)
 
         during = open_cases(stack, 20, "handover")
         second.stop()  # mid-stream: its partitions go to the first replica
         after = open_cases(stack, 20, "alone")
-        wait_for(lambda: partitions_owned(stack, first) == 6, timeout=90)
+        wait_for(lambda: partitions_owned(stack, first) == GROUP_PARTITIONS, timeout=90)
         wait_for(lambda: each_triaged_exactly_once(stack, during + after), timeout=120)
         time.sleep(2)  # anything doubled would have arrived by now
         assert each_triaged_exactly_once(stack, before + during + after)

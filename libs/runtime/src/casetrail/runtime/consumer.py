@@ -158,10 +158,14 @@ class SqlHandler:
         return {tp: recorded[tp] for tp in partitions if tp in recorded}
 
     async def handle(self, delivery: Delivery) -> None:
+        await self.handle_batch([delivery])
+
+    async def handle_batch(self, deliveries: list[Delivery]) -> None:
+        # One commit for the batch: the durable write is paid once, not once per event.
         async with self.engine.begin() as conn:
-            if not await self._advance(conn, delivery.topic, delivery.partition, delivery.offset):
-                return
-            await self.effect(conn, delivery)
+            for delivery in deliveries:
+                if await self._advance(conn, delivery.topic, delivery.partition, delivery.offset):
+                    await self.effect(conn, delivery)
 
     async def skip(self, topic: str, partition: int, offset: int) -> None:
         async with self.engine.begin() as conn:
@@ -256,6 +260,9 @@ class TrackedConsumer:
         while not self.stopping.is_set():
             batches = await self.consumer.getmany(timeout_ms=500, max_records=200)
             for tp, records in batches.items():
+                if await self._process_together(records):
+                    await self._commit_for_lag_monitoring(tp, records[-1].offset + 1)
+                    continue
                 handled = None
                 for record in records:
                     if self.stopping.is_set() or tp not in self.consumer.assignment():
@@ -265,6 +272,31 @@ class TrackedConsumer:
                     handled = record
                 if handled is not None:
                     await self._commit_for_lag_monitoring(tp, handled.offset + 1)
+
+    async def _process_together(self, records: list[ConsumerRecord]) -> bool:
+        """Handles a partition's batch in one transaction, when the handler can
+        (`handle_batch`: consecutive events of one partition and their positions, atomically)
+        and every record is a valid event; False leaves the batch to the one-by-one path, which
+        retries and dead-letters record by record."""
+        handle_batch = getattr(self.handler, "handle_batch", None)
+        if handle_batch is None or len(records) < 2 or self.stopping.is_set():
+            return False
+        try:
+            deliveries = [
+                Delivery(r.topic, r.partition, r.offset, *parse(r.value or b"")) for r in records
+            ]
+        except ContractError:
+            return False
+        try:
+            await handle_batch(deliveries)
+        except Exception as error:
+            log.info("batch_handled_one_by_one", records=len(records), error=repr(error))
+            return False
+        for delivery in deliveries:
+            CONSUMED.labels(delivery.topic, delivery.envelope.type).inc()
+        if self.kill_after_handling:
+            os.kill(os.getpid(), signal.SIGKILL)
+        return True
 
     async def _commit_for_lag_monitoring(self, tp: TopicPartition, next_offset: int) -> None:
         # PostgreSQL holds the real position; a failed commit (a rebalance) costs nothing.

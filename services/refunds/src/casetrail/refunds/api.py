@@ -11,7 +11,7 @@ from uuid import NAMESPACE_URL, UUID, uuid4, uuid5
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
-from pydantic import AwareDatetime, BaseModel, Field, model_validator
+from pydantic import AfterValidator, AwareDatetime, BaseModel, Field, model_validator
 from sqlalchemy import select
 
 from casetrail.contracts.envelope import fingerprint
@@ -51,8 +51,21 @@ def policy_refusals() -> Iterator[None]:
 Reason = Annotated[str, Field(min_length=1, max_length=2000, description="why, for the record")]
 
 
+# Far above any refund, far below what a PostgreSQL bigint holds.
+LARGEST_AMOUNT_MINOR = 10**12
+
+
+def _within_reason(amount: Money | None) -> Money | None:
+    if amount is not None and amount.amount_minor > LARGEST_AMOUNT_MINOR:
+        raise ValueError(f"an amount above {LARGEST_AMOUNT_MINOR} minor units is not a refund")
+    return amount
+
+
+Amount = Annotated[Money, AfterValidator(_within_reason)]
+
+
 class RefundRequest(StrictRequest):
-    amount: Money
+    amount: Amount
     reason: RefundReason
     usage: UsageFacts
     charged_at: AwareDatetime = Field(description="when the charge being refunded was taken")
@@ -68,7 +81,7 @@ class RefundRequest(StrictRequest):
 
 class CreditRequest(StrictRequest):
     kind: Annotated[str, Field(pattern="^(credit|package_restoration)$")] = "credit"
-    amount: Money | None = None
+    amount: Amount | None = None
     package: str | None = Field(None, min_length=1, max_length=200)
     justification: str = Field(min_length=1, max_length=5000)
     threat: bool = False
