@@ -28,7 +28,7 @@ OPENING_EVENTS = Counter(
         "casetrail.case.assigned.v1": 1,
         "casetrail.clock.started.v1": 2,
         # Every clock runs for one minute in a chaos run, so each must breach, exactly once;
-        # the resolution clock's breach asks for tier 2, and triage escalates once.
+        # the resolution clock's breach asks for tier 3, and triage escalates once.
         "casetrail.clock.breached.v1": 2,
         "casetrail.case.escalation_requested.v1": 1,
         "casetrail.case.escalated.v1": 1,

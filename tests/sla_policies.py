@@ -20,8 +20,9 @@ def short_clocks(
 ) -> Path:
     """The default policy's calendars and matchers with two calendar-minute clocks a case.
 
-    Only the resolution clock escalates (to tier 2): the first-response clock names tier 1,
-    which every case already has, so a run's event counts per case are fixed.
+    Only the resolution clock escalates, to tier 3, above any tier triage gives these
+    cases; the first-response clock names tier 1, which every case already has. So each
+    case gets exactly one escalation and a run's event counts per case are fixed.
     """
     policy = load_policy().model_dump(mode="json", exclude_none=True)
     policy.update(
@@ -35,7 +36,7 @@ def short_clocks(
                 "clock": family,
                 "minutes": minutes,
                 "basis": "calendar",
-                "escalate_to_tier": 2 if family == "resolution" else 1,
+                "escalate_to_tier": 3 if family == "resolution" else 1,
             }
             for family in CLOCK_FAMILIES
         ],
