@@ -251,10 +251,11 @@ class CaseClocks(Aggregate):
             self._facts_noted(facts=changed, contact_kinds=kinds)
             if changed:
                 self.reconcile(policy, calendars, at, reason=f"{event_type} changed the facts")
-        self._meet(event_type, data.model_dump(mode="json"), at, policy)
-        if any(m.matches(event_type, data.model_dump(mode="json")) for m in policy.pause_on):
+        fields = data.model_dump(mode="json")
+        self._meet(event_type, fields, at, policy)
+        if any(matcher.matches(event_type, fields) for matcher in policy.pause_on):
             self._pause_all(at, calendars)
-        if any(m.matches(event_type, data.model_dump(mode="json")) for m in policy.resume_on):
+        if any(matcher.matches(event_type, fields) for matcher in policy.resume_on):
             self._resume_all(at, calendars)
 
     @event("FactsNoted")

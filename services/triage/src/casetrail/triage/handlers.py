@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from casetrail.contracts.events import CaseOpened, CaseType, EscalationRequested
 from casetrail.runtime.consumer import Delivery, Effects
-from casetrail.runtime.logs import log
-from casetrail.runtime.service import Components
+from casetrail.runtime.service import BackgroundLoop, Components, periodically
 from casetrail.triage import casework
 from casetrail.triage.assignment import assign, end_of_shift_report
 from casetrail.triage.domain import triage
@@ -89,29 +88,21 @@ def report_shift_ends(app: TriageApplication, since: datetime, until: datetime) 
 
 def shift_watch(
     every_seconds: float, clock: Callable[[], datetime] = lambda: datetime.now(UTC)
-) -> Callable[[Components, asyncio.Event], Awaitable[None]]:
+) -> BackgroundLoop:
     """A background loop: at each shift's end, the cases its agent left in Assigned.
 
     It looks a day back when it starts, so a shift that ended while triage was down is
     still reported; a case is reported once per shift end, whichever replica sees it.
     """
+    reported_until: list[datetime] = []  # where the last successful round stopped
 
-    async def watch(components: Components, stopping: asyncio.Event) -> None:
+    async def report(components: Components) -> int:
         app = components.app
         assert isinstance(app, TriageApplication)
-        since = clock() - timedelta(days=1)
-        while not stopping.is_set():
-            until = clock()
-            try:
-                count = await asyncio.to_thread(report_shift_ends, app, since, until)
-                if count:
-                    log.info("cases_left_assigned_at_shift_end", cases=count)
-                since = until
-            except Exception as error:
-                log.warning("shift_watch_failed", error=repr(error))
-            try:
-                await asyncio.wait_for(stopping.wait(), every_seconds)
-            except TimeoutError:
-                pass
+        until = clock()
+        since = reported_until[-1] if reported_until else until - timedelta(days=1)
+        count = await asyncio.to_thread(report_shift_ends, app, since, until)
+        reported_until[:] = [until]
+        return count
 
-    return watch
+    return periodically(report, every_seconds, did="cases_left_assigned_at_shift_end")
