@@ -6,13 +6,14 @@ the same history always gives the same case, byte for byte.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 from uuid import UUID
 
 from casetrail.contracts import events as ev
-from casetrail.contracts.envelope import Envelope
+from casetrail.contracts.envelope import Envelope, fingerprint
 
 
 @dataclass(frozen=True)
@@ -290,8 +291,13 @@ def _refund_changed(
     return replace(current, refunds=refunds, rules_fired=current.rules_fired + rules_fired)
 
 
-def fold(history: list[Envelope]) -> CaseState | None:
+def fold(history: Iterable[Envelope]) -> CaseState | None:
     state: CaseState | None = None
     for envelope in history:
         state = evolve(state, envelope)
     return state
+
+
+def state_hash(state: CaseState | None) -> str:
+    """SHA-256 of the state's canonical JSON: equal folds give equal hashes, byte for byte."""
+    return fingerprint(state.to_json_dict() if state is not None else None)

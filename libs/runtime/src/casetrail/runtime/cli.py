@@ -1,5 +1,7 @@
 """`casetrail`: the operator's command line.
 
+`casetrail verify BUNDLE --key PUBLIC_KEY` checks an audit evidence bundle offline;
+
 `casetrail dead-letters list` shows what the consumers set aside and why;
 `casetrail dead-letters redrive` sends each set-aside record back to its original topic,
 once, after the cause is fixed (consumers treat events they already have as repeats).
@@ -16,11 +18,13 @@ import typer
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from casetrail.contracts.topics import EVENT_TOPICS, dead_letter_topic
+from casetrail.evidence import cli as evidence_cli
 from casetrail.runtime.kafka import KafkaConnection, build_producer
 
 app = typer.Typer(help="Operate a Casetrail deployment.", no_args_is_help=True)
 dead_letters = typer.Typer(help="Inspect and re-drive dead-lettered events.", no_args_is_help=True)
 app.add_typer(dead_letters, name="dead-letters")
+app.command("verify")(evidence_cli.verify)
 
 REDRIVE_GROUP = "casetrail-redrive"
 Topics = Annotated[

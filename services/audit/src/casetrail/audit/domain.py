@@ -6,20 +6,13 @@ bytes, so changing, removing or reordering any record breaks every hash after it
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from uuid import UUID
 
 from casetrail.contracts.envelope import Envelope
 from casetrail.contracts.events import EVENT_TYPES, CaseOpened, CustomerEventData, upcast
-
-GENESIS_HASH = "0" * 64
-
-
-def chain_hash(previous_hash: str, canonical: bytes) -> str:
-    return hashlib.sha256(bytes.fromhex(previous_hash) + canonical).hexdigest()
-
+from casetrail.evidence.chain import GENESIS_HASH, chain_hash
 
 def opens_a_case(envelope: Envelope) -> bool:
     """True for a CaseOpened of any version (older ones are upcast to the current type)."""

@@ -30,42 +30,98 @@ def _split(size: int) -> int:
     return 1 << ((size - 1).bit_length() - 1)
 
 
+class MerkleLog:
+    """A growing log's leaf hashes, for roots and proofs at any size it has reached.
+
+    A complete power-of-two subtree never changes once its leaves exist, so each is hashed
+    once and kept: roots and proofs then cost O(log² n) hashes instead of O(n).
+    """
+
+    # Small subtrees are cheaper to rehash than to keep.
+    SMALLEST_KEPT = 8
+
+    def __init__(self, leaves: Sequence[bytes] = ()) -> None:
+        self._leaves: list[bytes] = list(leaves)
+        self._complete: dict[tuple[int, int], bytes] = {}
+
+    def __len__(self) -> int:
+        return len(self._leaves)
+
+    def append(self, leaf: bytes) -> None:
+        self._leaves.append(leaf)
+
+    def leaf(self, index: int) -> bytes:
+        return self._leaves[index]
+
+    def root(self, size: int | None = None) -> bytes:
+        """MTH(D[size]): the tree head of the first `size` leaves (all by default)."""
+        size = len(self) if size is None else self._reached(size)
+        return self._hash(0, size) if size else EMPTY_ROOT
+
+    def inclusion_proof(self, index: int, size: int | None = None) -> list[bytes]:
+        """PATH(index, D[size]): the audit path of a leaf in the tree of `size` leaves."""
+        size = len(self) if size is None else self._reached(size)
+        if not 0 <= index < size:
+            raise ProofError(f"leaf {index} is not in a tree of {size}")
+        return self._path(index, 0, size)
+
+    def consistency_proof(self, first: int, second: int | None = None) -> list[bytes]:
+        """PROOF(first, D[second]): that the tree of `first` leaves is a prefix of `second`."""
+        second = len(self) if second is None else self._reached(second)
+        if not 0 < first <= second:
+            raise ProofError(f"no consistency proof from {first} to {second}")
+        return self._subproof(first, 0, second, complete=True)
+
+    def _reached(self, size: int) -> int:
+        if not 0 <= size <= len(self):
+            raise ProofError(f"the log has {len(self)} leaves, not {size}")
+        return size
+
+    def _hash(self, start: int, size: int) -> bytes:
+        if size == 1:
+            return self._leaves[start]
+        k = _split(size)
+        if k * 2 != size or size < self.SMALLEST_KEPT:
+            return node_hash(self._hash(start, k), self._hash(start + k, size - k))
+        kept = self._complete.get((start, size))
+        if kept is None:
+            kept = node_hash(self._hash(start, k), self._hash(start + k, k))
+            self._complete[(start, size)] = kept
+        return kept
+
+    def _path(self, index: int, start: int, size: int) -> list[bytes]:
+        if size == 1:
+            return []
+        k = _split(size)
+        if index < k:
+            return [*self._path(index, start, k), self._hash(start + k, size - k)]
+        return [*self._path(index - k, start + k, size - k), self._hash(start, k)]
+
+    def _subproof(self, first: int, start: int, size: int, complete: bool) -> list[bytes]:
+        if first == size:
+            return [] if complete else [self._hash(start, size)]
+        k = _split(size)
+        if first <= k:
+            return [*self._subproof(first, start, k, complete), self._hash(start + k, size - k)]
+        return [
+            *self._subproof(first - k, start + k, size - k, complete=False),
+            self._hash(start, k),
+        ]
+
+
 def root(leaves: Sequence[bytes]) -> bytes:
     """The tree head of the leaf hashes, MTH(D[n])."""
-    if not leaves:
-        return EMPTY_ROOT
-    if len(leaves) == 1:
-        return leaves[0]
-    k = _split(len(leaves))
-    return node_hash(root(leaves[:k]), root(leaves[k:]))
+    return MerkleLog(leaves).root()
 
 
 def inclusion_proof(index: int, leaves: Sequence[bytes]) -> list[bytes]:
     """PATH(m, D[n]): the audit path of leaf `index`."""
-    if not 0 <= index < len(leaves):
-        raise ProofError(f"leaf {index} is not in a tree of {len(leaves)}")
-    if len(leaves) == 1:
-        return []
-    k = _split(len(leaves))
-    if index < k:
-        return [*inclusion_proof(index, leaves[:k]), root(leaves[k:])]
-    return [*inclusion_proof(index - k, leaves[k:]), root(leaves[:k])]
+    return MerkleLog(leaves).inclusion_proof(index)
 
 
 def consistency_proof(first: int, leaves: Sequence[bytes]) -> list[bytes]:
     """PROOF(m, D[n]): that the tree of the first `first` leaves is a prefix of this one."""
-    if not 0 < first <= len(leaves):
-        raise ProofError(f"no consistency proof from {first} to {len(leaves)}")
-    return _subproof(first, leaves, complete=True)
-
-
-def _subproof(first: int, leaves: Sequence[bytes], complete: bool) -> list[bytes]:
-    if first == len(leaves):
-        return [] if complete else [root(leaves)]
-    k = _split(len(leaves))
-    if first <= k:
-        return [*_subproof(first, leaves[:k], complete), root(leaves[k:])]
-    return [*_subproof(first - k, leaves[k:], False), root(leaves[:k])]
+    return MerkleLog(leaves).consistency_proof(first)
 
 
 def verify_inclusion(

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from casetrail.audit import merkle
+from casetrail.evidence import merkle
 
 # RFC 6962's reference tree: the eight entries the transparency-dev vectors are built on.
 REFERENCE_ENTRIES = [
@@ -104,3 +104,42 @@ def test_a_grown_log_is_proven_to_extend_every_earlier_size(items, data):
             merkle.verify_consistency(
                 first, len(leaves), merkle.root(rewritten[:first]), merkle.root(leaves), proof
             )
+
+
+def rfc_root(leaves: list[bytes]) -> bytes:
+    """MTH as RFC 6962 section 2.1 defines it, with nothing kept between calls."""
+    if len(leaves) == 1:
+        return leaves[0]
+    k = 1 << ((len(leaves) - 1).bit_length() - 1)
+    return merkle.node_hash(rfc_root(leaves[:k]), rfc_root(leaves[k:]))
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.binary(max_size=4), min_size=1, max_size=140), st.data())
+def test_a_log_grown_leaf_by_leaf_keeps_every_earlier_root(items, data):
+    log = merkle.MerkleLog()
+    leaves = [merkle.leaf_hash(item) for item in items]
+    for grown, leaf in enumerate(leaves, start=1):
+        log.append(leaf)
+        earlier = data.draw(st.integers(1, grown))
+        assert log.root(earlier) == rfc_root(leaves[:earlier])
+        index = data.draw(st.integers(0, earlier - 1))
+        merkle.verify_inclusion(
+            index,
+            earlier,
+            leaves[index],
+            log.inclusion_proof(index, earlier),
+            rfc_root(leaves[:earlier]),
+        )
+
+
+def test_a_log_refuses_sizes_it_has_not_reached():
+    log = merkle.MerkleLog(REFERENCE_LEAVES[:3])
+    assert log.root(0) == merkle.EMPTY_ROOT
+    for call in (
+        lambda: log.root(4),
+        lambda: log.inclusion_proof(3),
+        lambda: log.consistency_proof(2, 5),
+    ):
+        with pytest.raises(merkle.ProofError):
+            call()
