@@ -62,3 +62,4 @@ chaos: install
 
 bench: install
 	.venv/bin/python bench/intake.py
+	.venv/bin/python bench/replay.py

@@ -1204,7 +1204,30 @@ class Stack:
             f"{prefix}_AUTH_ISSUER": DEV_TOKEN_ISSUER,
             f"{prefix}_AUTH_AUDIENCE": DEV_TOKEN_AUDIENCE,
             **(self.provider_env() if name == "intake" else {}),
+            **(self.audit_env() if name == "audit" else {}),
         }
+
+    def audit_env(self) -> dict[str, str]:
+        return {"AUDIT_SIGNING_KEY_FILE": str(self.audit_signing_key())}
+
+    def audit_signing_key(self) -> Path:
+        """The dev stack's Ed25519 key for signed tree heads, made once and kept with its
+        data; its public half sits beside it for `casetrail verify --key`."""
+        from casetrail.evidence.tree_head import (
+            load_private_key,
+            new_private_key_pem,
+            public_key_pem,
+        )
+
+        private = self.root / "audit-signing-key.pem"
+        public = self.root / "audit-public-key.pem"
+        if not private.exists():
+            self.root.mkdir(parents=True, exist_ok=True)
+            private.touch(mode=0o600)
+            private.write_bytes(new_private_key_pem())
+        if not public.exists():
+            public.write_bytes(public_key_pem(load_private_key(private.read_bytes()).public_key()))
+        return private
 
     def auth_secret(self) -> str:
         """The dev stack's token-signing secret, made once and kept with its data."""
@@ -1367,6 +1390,10 @@ class Stack:
         for role in Role:
             out[f"TOKEN_{role.name}"] = self.token(role.value)
         out.update(self.provider_env())  # so a developer can sign test webhooks
+        out.update(self.audit_env())  # so audit's commands run as the service does
+        out["AUDIT_PUBLIC_KEY_FILE"] = str(
+            self.audit_signing_key().with_name("audit-public-key.pem")
+        )
         return out
 
     def write_env(self, path: Path) -> None:

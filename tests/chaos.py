@@ -32,6 +32,8 @@ OPENING_EVENTS = Counter(
         "casetrail.clock.breached.v1": 2,
         "casetrail.case.escalation_requested.v1": 1,
         "casetrail.case.escalated.v1": 1,
+        # Every escalation is reviewed (QA), so sampled once.
+        "casetrail.case.qa_sampled.v1": 1,
     }
 )
 # A small dissatisfaction refund: downgrade, decision, and one payout.

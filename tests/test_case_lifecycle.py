@@ -14,7 +14,9 @@ import httpx
 import psycopg
 import pytest
 
+from casetrail.triage import quality
 from casetrail.triage.handlers import report_shift_ends
+from casetrail.triage.policy import load_policy as load_triage_policy
 from casetrail.triage.store import TriageApplication
 
 pytestmark = pytest.mark.e2e
@@ -71,6 +73,14 @@ def audited_types(stack: Any, case_id: str) -> list[str]:
         headers=stack.auth_headers("auditor"),
     )
     return [r["type"] for r in response.json().get("records", [])]
+
+
+def drawn_for_qa(case_id: str, view: dict[str, Any]) -> bool:
+    policy = load_triage_policy()
+    return (
+        quality.on_resolution(policy.qa, uuid.UUID(case_id), view["severity"], view["case_type"])
+        is not None
+    )
 
 
 def move(stack: Any, case_id: str, token: str, status: str, **extra: Any) -> httpx.Response:
@@ -152,6 +162,9 @@ def test_a_case_goes_from_assigned_to_closed_with_csat(stack, wait_for):
         "casetrail.case.status_changed.v1",
         "casetrail.case.worklog_entry_added.v1",
         "casetrail.case.status_changed.v1",
+        # QA draws from resolved cases: this one is sampled exactly when the policy's seeded
+        # draw says so.
+        *(["casetrail.case.qa_sampled.v1"] if drawn_for_qa(case_id, view) else []),
         "casetrail.case.satisfaction_survey_requested.v1",
         "casetrail.case.status_changed.v1",
         "casetrail.case.satisfaction_recorded.v1",

@@ -36,13 +36,15 @@ def test_stored_events_can_be_appended_but_not_deleted(stack):
         conn.execute("DELETE FROM intake_events")
 
 
-def test_audit_records_accept_insert_and_select_only(stack):
+@pytest.mark.parametrize("table", ["audit_records", "audit_log_leaves", "audit_tree_heads"])
+def test_audit_log_tables_accept_insert_and_select_only(stack, table):
     with psycopg.connect(stack.database_url("audit")) as conn:
         privileges = {
             row[0]
             for row in conn.execute(
                 "SELECT privilege_type FROM information_schema.role_table_grants "
-                "WHERE table_name = 'audit_records' AND grantee = current_user"
+                "WHERE table_name = %s AND grantee = current_user",
+                (table,),
             )
         }
     assert privileges == {"INSERT", "SELECT"}

@@ -46,3 +46,48 @@ async def test_events_arriving_before_their_causes_are_recorded_after_them(engin
     assert recorded.index(triaged.id) < recorded.index(clock.id)
     assert set(recorded) == {opened.id, triaged.id, clock.id, refund.id}
     assert verify_chain(chain, head) is None
+
+
+async def test_every_recorded_event_is_a_leaf_of_one_dense_signed_log(engine, new_event):
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+    from sqlalchemy import select, text
+
+    from casetrail.audit.log import LogMirror
+    from casetrail.audit.store import log_leaves, records
+    from casetrail.evidence import merkle
+    from casetrail.evidence.tree_head import verify_tree_head
+
+    for case_number in range(3):
+        opened = new_event(uuid4())
+        async with engine.begin() as conn:
+            await record_event(conn, opened, ("t", 1, case_number))
+            triaged = new_event(opened.subject, "casetrail.case.triaged.v1", opened)
+            await record_event(conn, triaged, ("t", 1, 9))
+
+    async with engine.connect() as conn:
+        rows = (
+            await conn.execute(
+                select(log_leaves.c.leaf_index, log_leaves.c.leaf_hash, records.c.envelope)
+                .join(records, records.c.event_id == log_leaves.c.event_id)
+                .order_by(log_leaves.c.leaf_index)
+            )
+        ).all()
+    assert [r.leaf_index for r in rows] == list(range(len(rows)))
+    assert all(bytes(r.leaf_hash) == merkle.leaf_hash(r.envelope.encode()) for r in rows)
+
+    key = Ed25519PrivateKey.generate()
+    mirror = LogMirror(key)
+    head = await mirror.sign_if_grown(engine)
+    assert head.tree_size == len(rows)
+    assert head.root_hash == merkle.root([bytes(r.leaf_hash) for r in rows])
+    verify_tree_head(head, key.public_key())
+    assert await mirror.sign_if_grown(engine) is None  # nothing new to sign
+
+    for statement in (
+        "UPDATE audit_log_leaves SET leaf_hash = 'x'",
+        "DELETE FROM audit_tree_heads",
+        "TRUNCATE audit_log_leaves",
+    ):
+        with pytest.raises(Exception, match="append-only"):
+            async with engine.begin() as conn:
+                await conn.execute(text(statement))

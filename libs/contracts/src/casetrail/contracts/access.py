@@ -56,6 +56,9 @@ PERMISSIONS: Final[dict[str, dict[Route, frozenset[Role]]]] = {
         ("PUT", "/v1/cases/{case_id}/next-action"): STAFF,
         ("POST", "/v1/cases/{case_id}/assignment"): MANAGERS,
         ("POST", "/v1/cases/{case_id}/escalation"): MANAGERS,
+        # Section 7's reviews: supervisors and managers score, auditors may read the queue.
+        ("GET", "/v1/qa/queue"): MANAGERS | {Role.AUDITOR},
+        ("POST", "/v1/cases/{case_id}/qa-scorecard"): MANAGERS,
         ("PUT", "/v1/cases/{case_id}/classification"): MANAGERS,
         # The customer's survey answer arrives through a channel adapter, or an agent keys it.
         ("POST", "/v1/cases/{case_id}/satisfaction"): STAFF | {Role.CHANNEL},
@@ -82,6 +85,15 @@ PERMISSIONS: Final[dict[str, dict[Route, frozenset[Role]]]] = {
     "audit": {
         ("GET", "/v1/cases/{case_id}/history"): OVERSIGHT,
         ("GET", "/v1/cases/{case_id}/verify"): OVERSIGHT | {Role.OPS},
+        ("GET", "/v1/cases/{case_id}/state"): OVERSIGHT,
+        ("GET", "/v1/cases/{case_id}/diff"): OVERSIGHT,
+        ("GET", "/v1/cases/{case_id}/export"): OVERSIGHT,
+        # The signed log holds hashes only: anyone checking it may read it.
+        ("GET", "/v1/log/tree-heads/latest"): OVERSIGHT | {Role.OPS},
+        ("POST", "/v1/log/tree-heads"): OVERSIGHT | {Role.OPS},
+        ("GET", "/v1/log/tree-heads/{tree_size}"): OVERSIGHT | {Role.OPS},
+        ("GET", "/v1/log/consistency"): OVERSIGHT | {Role.OPS},
+        ("GET", "/v1/log/public-key"): OVERSIGHT | {Role.OPS},
     },
 }
 

@@ -48,6 +48,16 @@ class WorklogView:
 
 
 @dataclass(frozen=True)
+class QaScorecardView:
+    reviewer: str
+    accuracy: int
+    policy_compliance: int
+    tone: int
+    closure_quality: int
+    scored_at: datetime
+
+
+@dataclass(frozen=True)
 class CaseState:
     case_id: UUID
     status: str = "Opened"
@@ -80,6 +90,8 @@ class CaseState:
     escalations_requested: tuple[str, ...] = ()
     contact_attempts: int = 0
     contact_attempts_exhausted: bool = False
+    qa_sampled: str | None = None
+    qa_scorecards: tuple[QaScorecardView, ...] = ()
     version: int = 0
 
     def to_json_dict(self) -> dict[str, Any]:
@@ -181,6 +193,22 @@ def evolve(state: CaseState | None, envelope: Envelope) -> CaseState:
             return replace(current, next_action=data.next_action)
         case ev.SatisfactionRecorded():
             return replace(current, csat_score=data.score)
+        case ev.QaSampled():
+            return replace(
+                current,
+                qa_sampled=data.reason.value,
+                rules_fired=(*current.rules_fired, data.rule_id),
+            )
+        case ev.QaScored():
+            scorecard = QaScorecardView(
+                data.reviewer,
+                data.accuracy,
+                data.policy_compliance,
+                data.tone,
+                data.closure_quality,
+                data.scored_at,
+            )
+            return replace(current, qa_scorecards=(*current.qa_scorecards, scorecard))
         case ev.ClockStarted():
             clocks = dict(current.clocks)
             clocks[str(data.clock_id)] = ClockView(

@@ -286,6 +286,42 @@ class SatisfactionRecorded(EventData):
     recorded_at: AwareDatetime
 
 
+class QaSampleReason(StrEnum):
+    RANDOM = "random"
+    ESCALATION = "escalation"
+    CRITICAL = "critical"
+
+
+class QaSampled(EventData):
+    """The case was chosen for a quality review; a random choice records its draw, so
+    anyone holding the seed can redo it."""
+
+    TYPE = "casetrail.case.qa_sampled.v1"
+
+    reason: QaSampleReason
+    rule_id: str
+    seed_id: str = Field(description="names the sampling seed, never the seed itself")
+    draw_ppm: int | None = Field(None, ge=0, lt=1_000_000, description="random draw, per million")
+    rate_ppm: int | None = Field(None, ge=0, le=1_000_000, description="sampled below this")
+    policy_version: str
+    sampled_at: AwareDatetime
+
+
+class QaScored(EventData):
+    """A reviewer's scorecard for a sampled case, each criterion from 1 (poor) to 5."""
+
+    TYPE = "casetrail.case.qa_scored.v1"
+
+    scorecard_id: UUID
+    reviewer: str
+    accuracy: int = Field(ge=1, le=5)
+    policy_compliance: int = Field(ge=1, le=5)
+    tone: int = Field(ge=1, le=5)
+    closure_quality: int = Field(ge=1, le=5)
+    notes: str | None = Field(None, max_length=5000)
+    scored_at: AwareDatetime
+
+
 class CaseLeftAssignedAtShiftEnd(EventData):
     """End of shift came and the case was still waiting in Assigned."""
 
@@ -708,6 +744,8 @@ EVENT_TYPES: dict[str, type[Payload]] = {
         SatisfactionSurveyRequested,
         SatisfactionRecorded,
         CaseLeftAssignedAtShiftEnd,
+        QaSampled,
+        QaScored,
         ClockStarted,
         ClockBreached,
         ClockPaused,

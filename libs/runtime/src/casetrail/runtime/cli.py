@@ -11,14 +11,16 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 import typer
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from casetrail.contracts.topics import EVENT_TOPICS, dead_letter_topic
 from casetrail.evidence import cli as evidence_cli
+from casetrail.runtime.eventstore import ServiceApplication
 from casetrail.runtime.kafka import KafkaConnection, build_producer
 
 app = typer.Typer(help="Operate a Casetrail deployment.", no_args_is_help=True)
@@ -210,3 +212,19 @@ def redrive_dead_letters(context: typer.Context, topic: Topics = None) -> None:
 
 def main() -> None:
     app()
+
+
+Progress = Callable[[int, int], None]
+Store = TypeVar("Store", bound=ServiceApplication)
+
+
+def rebuild_from_events(
+    open_store: Callable[[], Store], rebuild: Callable[[Store, Progress], int], what: str, unit: str
+) -> None:
+    """A service command's body: rebuild a read model, printing progress, then the count."""
+    store = open_store()
+    try:
+        count = rebuild(store, lambda done, total: typer.echo(f"rebuilt {done}/{total} {unit}"))
+    finally:
+        store.close()
+    typer.echo(f"{what} rebuilt from events: {count} {unit}")

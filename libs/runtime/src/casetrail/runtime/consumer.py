@@ -137,6 +137,22 @@ consumer_positions = Table(
 SqlEffect = Callable[[AsyncConnection, Delivery], Awaitable[None]]
 
 
+async def recorded_positions(
+    engine: AsyncEngine, consumer: str, partitions: list[TopicPartition]
+) -> dict[TopicPartition, int]:
+    """The next offset a SQL consumer will handle, per partition it has handled before."""
+    async with engine.connect() as conn:
+        rows = await conn.execute(
+            select(
+                consumer_positions.c.topic,
+                consumer_positions.c.partition,
+                consumer_positions.c.next_offset,
+            ).where(consumer_positions.c.consumer == consumer)
+        )
+        recorded = {TopicPartition(r.topic, r.partition): r.next_offset for r in rows}
+    return {tp: recorded[tp] for tp in partitions if tp in recorded}
+
+
 class SqlHandler:
     """Handles events whose effects are rows in the service's own tables (SQLAlchemy)."""
 
@@ -146,16 +162,7 @@ class SqlHandler:
         self.effect = effect
 
     async def next_offsets(self, partitions: list[TopicPartition]) -> dict[TopicPartition, int]:
-        async with self.engine.connect() as conn:
-            rows = await conn.execute(
-                select(
-                    consumer_positions.c.topic,
-                    consumer_positions.c.partition,
-                    consumer_positions.c.next_offset,
-                ).where(consumer_positions.c.consumer == self.consumer)
-            )
-            recorded = {TopicPartition(r.topic, r.partition): r.next_offset for r in rows}
-        return {tp: recorded[tp] for tp in partitions if tp in recorded}
+        return await recorded_positions(self.engine, self.consumer, partitions)
 
     async def handle(self, delivery: Delivery) -> None:
         await self.handle_batch([delivery])

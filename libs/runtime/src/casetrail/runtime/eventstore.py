@@ -6,7 +6,7 @@ is the transactional outbox: `casetrail.runtime.relay` publishes it to Kafka.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 from urllib.parse import unquote, urlsplit
 from uuid import NAMESPACE_URL, UUID, uuid5
@@ -15,7 +15,7 @@ from eventsourcing.application import Application, ProcessingEvent
 from eventsourcing.domain import Aggregate, DomainEventProtocol
 from eventsourcing.persistence import IntegrityError, Tracking
 from eventsourcing.postgres import PostgresProcessRecorder
-from psycopg.sql import SQL, Composable
+from psycopg.sql import SQL, Composable, Identifier
 
 from casetrail.contracts.envelope import Envelope
 from casetrail.contracts.events import Payload
@@ -137,6 +137,32 @@ class ServiceApplication(Application[UUID]):
         processing_event: ProcessingEvent[UUID] = ProcessingEvent(tracking=tracking)
         processing_event.collect_events(*aggregates, statements=tuple(statements))
         self._record(processing_event)
+
+    def rebuild_read_models(
+        self,
+        tables: Sequence[str],
+        rows_of: Callable[[Any], Iterable[Statement]],
+        progress: Callable[[int, int], None] = lambda done, total: None,
+    ) -> int:
+        """Empties the read-model tables and writes them again from the event store alone,
+        one aggregate at a time, in one transaction: readers see the old rows until the new
+        ones are complete. Returns how many aggregates were folded."""
+        originators: dict[UUID, None] = {}
+        start: int | None = None
+        while batch := self.recorder.select_notifications(
+            start, 1000, inclusive_of_start=start is None
+        ):
+            originators.update((n.originator_id, None) for n in batch)
+            start = batch[-1].id
+        with self.recorder.datastore.transaction(commit=True) as cursor:
+            for table in tables:
+                cursor.execute(SQL("DELETE FROM {}").format(Identifier(table)))
+            for done, originator_id in enumerate(originators, start=1):
+                for statement, params in rows_of(self.repository.get(originator_id)):
+                    cursor.execute(statement, params)
+                if done % 500 == 0 or done == len(originators):
+                    progress(done, len(originators))
+        return len(originators)
 
     def is_tracked(self, position_name: str, next_offset: int) -> bool:
         return self.recorder.has_tracking_id(position_name, next_offset)

@@ -343,6 +343,19 @@ class Service:
                 unavailable=down,
             )
 
+    @contextlib.asynccontextmanager
+    async def running(self) -> AsyncIterator[None]:
+        """Connects, consumes and runs the loops in the background until the block ends."""
+        starter = asyncio.create_task(self._start())
+        try:
+            yield
+        finally:
+            self.stopping.set()
+            try:
+                await starter
+            finally:
+                await self._stop()
+
     def build_app(self, *routers: Any, provider_signed: Any = None) -> FastAPI:
         """`routers` need a token with a permitted role; `provider_signed` routes check the
         provider's signature themselves and must be listed in `PROVIDER_SIGNED`."""
@@ -350,15 +363,8 @@ class Service:
 
         @contextlib.asynccontextmanager
         async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-            starter = asyncio.create_task(self._start())
-            try:
+            async with self.running():
                 yield
-            finally:
-                self.stopping.set()
-                try:
-                    await starter
-                finally:
-                    await self._stop()
 
         app = FastAPI(title=self.title, lifespan=lifespan)
         app.add_middleware(BodySizeLimit, max_bytes=self.settings.max_request_bytes)

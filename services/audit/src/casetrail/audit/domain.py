@@ -6,25 +6,40 @@ bytes, so changing, removing or reordering any record breaks every hash after it
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
 from uuid import UUID
 
+from casetrail.audit.policy import AuditPolicy
+from casetrail.contracts.case import CaseState
 from casetrail.contracts.envelope import Envelope
-from casetrail.contracts.events import EVENT_TYPES, CaseOpened, CustomerEventData, upcast
+from casetrail.contracts.events import (
+    EVENT_TYPES,
+    CaseOpened,
+    CaseStatusChanged,
+    CustomerEventData,
+    read_data,
+    upcast,
+)
+from casetrail.evidence import merkle
 from casetrail.evidence.chain import GENESIS_HASH, chain_hash
+
 
 def opens_a_case(envelope: Envelope) -> bool:
     """True for a CaseOpened of any version (older ones are upcast to the current type)."""
     return upcast(envelope.type, envelope.data)[0] == CaseOpened.TYPE
 
 
+def is_a_customer_event(envelope: Envelope) -> bool:
+    model = EVENT_TYPES.get(upcast(envelope.type, envelope.data)[0], object)
+    return issubclass(model, CustomerEventData)
+
+
 def needs_an_open_case(envelope: Envelope) -> bool:
     """Case events wait for their case's opening; a customer's record has no opening."""
-    model = EVENT_TYPES.get(upcast(envelope.type, envelope.data)[0])
-    return not opens_a_case(envelope) and not (
-        model is not None and issubclass(model, CustomerEventData)
-    )
+    return not opens_a_case(envelope) and not is_a_customer_event(envelope)
 
 
 def waiting_for(envelope: Envelope, recorded: set[UUID], case_opened: bool) -> str | None:
@@ -84,3 +99,99 @@ def verify_chain(records: Iterable[StoredRecord], expected_length: int | None) -
             seq + 1, None, f"chain has {seq} records, the case head says {expected_length}"
         )
     return None
+
+
+@dataclass(frozen=True)
+class LoggedRecord:
+    case_seq: int
+    event_id: UUID
+    envelope_json: str
+    leaf_hash: bytes | None
+
+
+def first_unlogged(records: Iterable[LoggedRecord]) -> ChainBreak | None:
+    """The first record whose leaf in the global log is missing or hashes other bytes."""
+    for record in records:
+        if record.leaf_hash is None:
+            return ChainBreak(record.case_seq, record.event_id, "not in the global log")
+        if bytes(record.leaf_hash) != merkle.leaf_hash(record.envelope_json.encode()):
+            return ChainBreak(
+                record.case_seq, record.event_id, "its leaf in the global log hashes other bytes"
+            )
+    return None
+
+
+def case_events(envelopes: Iterable[Envelope]) -> list[Envelope]:
+    """The events that change a case: a customer's record is kept, but not folded."""
+    return [e for e in envelopes if not is_a_customer_event(e)]
+
+
+def as_it_stood(history: Sequence[Envelope], instant: datetime) -> list[Envelope]:
+    """The events that had happened by `instant`, in the order the case's chain holds them."""
+    return [e for e in case_events(history) if e.time <= instant]
+
+
+@dataclass(frozen=True)
+class Change:
+    path: str
+    before: Any
+    after: Any
+
+
+def _flatten(value: Any, path: str, into: dict[str, Any]) -> dict[str, Any]:
+    if isinstance(value, dict) and value:
+        for key in sorted(value):
+            _flatten(value[key], f"{path}.{key}" if path else str(key), into)
+    else:
+        into[path] = value
+    return into
+
+
+def changes_between(before: CaseState | None, after: CaseState | None) -> list[Change]:
+    """Every field that differs, by its dotted path (clocks and refunds by their ids)."""
+    old = _flatten(before.to_json_dict() if before else {}, "", {})
+    new = _flatten(after.to_json_dict() if after else {}, "", {})
+    return [
+        Change(path, old.get(path), new.get(path))
+        for path in sorted(old.keys() | new.keys())
+        if old.get(path) != new.get(path)
+    ]
+
+
+@dataclass(frozen=True)
+class Retention:
+    closed_at: datetime | None
+    retain_until: datetime | None
+    years_after_closure: int
+    policy_version: str
+
+    def to_json_dict(self) -> dict[str, Any]:
+        return {
+            "closed_at": self.closed_at.isoformat() if self.closed_at else None,
+            "retain_until": self.retain_until.isoformat() if self.retain_until else None,
+            "years_after_closure": self.years_after_closure,
+            "policy_version": self.policy_version,
+        }
+
+
+def retention_of(history: Sequence[Envelope], policy: AuditPolicy) -> Retention:
+    """How long the case's records must be kept: while open, and then the policy's years."""
+    rule = policy.retention
+    closed_at = None
+    for envelope in case_events(history):
+        data = read_data(envelope)
+        if isinstance(data, CaseStatusChanged):
+            closed_at = data.changed_at if data.to_status in rule.closing_statuses else None
+    return Retention(
+        closed_at=closed_at,
+        retain_until=_years_later(closed_at, rule.years_after_closure) if closed_at else None,
+        years_after_closure=rule.years_after_closure,
+        policy_version=policy.version,
+    )
+
+
+def _years_later(instant: datetime, years: int) -> datetime:
+    try:
+        return instant.replace(year=instant.year + years)
+    except ValueError:  # 29 February, in a year that has none
+        return instant.replace(year=instant.year + years, day=28)

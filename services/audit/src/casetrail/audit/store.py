@@ -1,4 +1,5 @@
-"""Audit's append-only store: every event, hash-chained per case, in causal order."""
+"""Audit's append-only store: every event, hash-chained per case, in causal order, and a
+leaf of the global Merkle log whose signed tree heads it keeps."""
 
 from __future__ import annotations
 
@@ -12,14 +13,18 @@ from sqlalchemy import (
     DateTime,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
     Text,
     Uuid,
+    exists,
+    func,
     select,
     text,
 )
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from casetrail.audit.domain import (
@@ -30,6 +35,8 @@ from casetrail.audit.domain import (
     waiting_for,
 )
 from casetrail.contracts.envelope import Envelope
+from casetrail.evidence import merkle
+from casetrail.evidence.tree_head import TreeHead
 
 tables = MetaData()
 records = Table(
@@ -69,32 +76,84 @@ parked = Table(
     Column("parked_at", DateTime(timezone=True), nullable=False),
 )
 
-# The store only ever grows: the database refuses to change or remove a record.
-APPEND_ONLY_DDL = (
-    """
-    CREATE OR REPLACE FUNCTION audit_records_append_only() RETURNS trigger
+log_leaves = Table(
+    "audit_log_leaves",
+    tables,
+    Column("leaf_index", BigInteger, primary_key=True, autoincrement=False),
+    Column("event_id", Uuid, nullable=False, unique=True),
+    Column("leaf_hash", LargeBinary, nullable=False),
+)
+tree_heads = Table(
+    "audit_tree_heads",
+    tables,
+    Column("tree_size", BigInteger, primary_key=True, autoincrement=False),
+    Column("root_hash", LargeBinary, nullable=False),
+    Column("signed_at", DateTime(timezone=True), nullable=False),
+    Column("key_id", String(64), nullable=False),
+    Column("signature", LargeBinary, nullable=False),
+)
+APPEND_ONLY_TABLES = ("audit_records", "audit_log_leaves", "audit_tree_heads")
+# One writer at a time extends the global log, so leaf indices are dense and every reader
+# sees a prefix of it: a transaction's leaves become visible only after the ones before.
+LOG_WRITER_LOCK = 0x6361_7365_7472_6C  # "casetrl"
+
+APPEND_ONLY_FUNCTION = """
+    CREATE OR REPLACE FUNCTION audit_append_only() RETURNS trigger
     LANGUAGE plpgsql AS $$
     BEGIN
-        RAISE EXCEPTION 'audit_records is append-only: % refused', TG_OP;
+        RAISE EXCEPTION '% is append-only: % refused', TG_TABLE_NAME, TG_OP;
     END $$
-    """,
-    "DROP TRIGGER IF EXISTS audit_records_append_only ON audit_records",
-    """
-    CREATE TRIGGER audit_records_append_only
-    BEFORE UPDATE OR DELETE OR TRUNCATE ON audit_records
-    FOR EACH STATEMENT EXECUTE FUNCTION audit_records_append_only()
-    """,
-)
+"""
 
 
 async def install_append_only_guard(conn: AsyncConnection, runtime_role: str) -> None:
-    """The trigger stops everyone, the owner included; the runtime role also lacks the right."""
-    for statement in APPEND_ONLY_DDL:
-        await conn.execute(text(statement))
-    if runtime_role:
+    """The store only ever grows: a trigger stops everyone, the owner included, from
+    changing or removing a record; the runtime role also lacks the right."""
+    await conn.execute(text(APPEND_ONLY_FUNCTION))
+    for table in APPEND_ONLY_TABLES:
+        await conn.execute(text(f"DROP TRIGGER IF EXISTS {table}_append_only ON {table}"))
         await conn.execute(
-            text(f'REVOKE UPDATE, DELETE, TRUNCATE ON audit_records FROM "{runtime_role}"')
+            text(
+                f"CREATE TRIGGER {table}_append_only "
+                f"BEFORE UPDATE OR DELETE OR TRUNCATE ON {table} "
+                "FOR EACH STATEMENT EXECUTE FUNCTION audit_append_only()"
+            )
         )
+        if runtime_role:
+            await conn.execute(
+                text(f'REVOKE UPDATE, DELETE, TRUNCATE ON {table} FROM "{runtime_role}"')
+            )
+
+
+async def _become_the_log_writer(conn: AsyncConnection) -> None:
+    """One writer at a time, for the global log; it also keeps an event from being parked
+    for a case whose opening another replica records in the same instant.
+
+    The lock lasts until the transaction ends, so a batch takes it, and reads where the
+    log ends, once.
+    """
+    transaction = conn.sync_connection.get_transaction() if conn.sync_connection else None
+    if transaction is not None and conn.info.get("log_writer_of") is transaction:
+        return
+    await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": LOG_WRITER_LOCK})
+    log_end, anything_parked = (
+        await conn.execute(
+            select(
+                func.coalesce(func.max(log_leaves.c.leaf_index) + 1, 0),
+                exists().where(parked.c.event_id.is_not(None)),
+            )
+        )
+    ).one()
+    conn.info["log_writer_of"] = transaction
+    conn.info["next_leaf"] = log_end
+    # Nothing waits in most batches: then recording an event releases nothing.
+    conn.info["may_have_parked"] = anything_parked
+
+
+def _next_leaf(conn: AsyncConnection) -> int:
+    leaf: int = conn.info["next_leaf"]
+    conn.info["next_leaf"] = leaf + 1
+    return leaf
 
 
 async def _is_recorded(conn: AsyncConnection, event_id: UUID) -> bool:
@@ -102,31 +161,40 @@ async def _is_recorded(conn: AsyncConnection, event_id: UUID) -> bool:
     return found.first() is not None
 
 
-async def _is_parked(conn: AsyncConnection, event_id: UUID) -> bool:
-    found = await conn.execute(select(parked.c.event_id).where(parked.c.event_id == event_id))
-    return found.first() is not None
+async def _is_known(conn: AsyncConnection, event_id: UUID) -> bool:
+    """Recorded or parked already."""
+    found = await conn.execute(
+        select(
+            exists().where(records.c.event_id == event_id)
+            | exists().where(parked.c.event_id == event_id)
+        )
+    )
+    return bool(found.scalar_one())
 
 
-async def _blocker(conn: AsyncConnection, envelope: Envelope) -> str | None:
+async def _head(conn: AsyncConnection, case_id: UUID) -> Any:
+    """The case's chain head, None before its first record."""
+    return (await conn.execute(select(case_heads).where(case_heads.c.case_id == case_id))).first()
+
+
+async def _blocker(conn: AsyncConnection, envelope: Envelope, head: Any) -> str | None:
     recorded = set()
     if envelope.causationid is not None and await _is_recorded(conn, envelope.causationid):
         recorded.add(envelope.causationid)
-    head = await conn.execute(
-        select(case_heads.c.case_id).where(case_heads.c.case_id == envelope.subject)
-    )
-    return waiting_for(envelope, recorded, case_opened=head.first() is not None)
+    return waiting_for(envelope, recorded, case_opened=head is not None)
 
 
-async def _append(conn: AsyncConnection, envelope: Envelope, origin: tuple[str, int, int]) -> None:
-    # The head row is the case's lock: concurrent appends to one case queue up here.
-    head = (
-        await conn.execute(
-            select(case_heads).where(case_heads.c.case_id == envelope.subject).with_for_update()
-        )
-    ).first()
+async def _append(
+    conn: AsyncConnection, envelope: Envelope, origin: tuple[str, int, int], head: Any
+) -> None:
     seq, previous = (head.last_seq + 1, head.last_hash) if head else (1, GENESIS_HASH)
     canonical = envelope.to_bytes()
     digest = chain_hash(previous, canonical)
+    await conn.execute(
+        log_leaves.insert().values(
+            leaf_index=_next_leaf(conn), event_id=envelope.id, leaf_hash=merkle.leaf_hash(canonical)
+        )
+    )
     await conn.execute(
         records.insert().values(
             case_id=envelope.subject,
@@ -143,16 +211,13 @@ async def _append(conn: AsyncConnection, envelope: Envelope, origin: tuple[str, 
             kafka_offset=origin[2],
         )
     )
-    if head:
-        await conn.execute(
-            case_heads.update()
-            .where(case_heads.c.case_id == envelope.subject)
-            .values(last_seq=seq, last_hash=digest)
+    await conn.execute(
+        pg_insert(case_heads)
+        .values(case_id=envelope.subject, last_seq=seq, last_hash=digest)
+        .on_conflict_do_update(
+            index_elements=[case_heads.c.case_id], set_={"last_seq": seq, "last_hash": digest}
         )
-    else:
-        await conn.execute(
-            case_heads.insert().values(case_id=envelope.subject, last_seq=seq, last_hash=digest)
-        )
+    )
 
 
 async def record_event(
@@ -162,19 +227,15 @@ async def record_event(
 
     Returns what happened: "recorded", "parked" or "duplicate".
     """
-    # One case at a time: otherwise an event could be parked for a case whose opening
-    # another replica records, and releases what waits for it, in the same instant.
-    await conn.execute(
-        text("SELECT pg_advisory_xact_lock(hashtextextended(:case_id, 0))"),
-        {"case_id": str(envelope.subject)},
-    )
-    if await _is_recorded(conn, envelope.id) or await _is_parked(conn, envelope.id):
+    await _become_the_log_writer(conn)
+    if await _is_known(conn, envelope.id):
         return "duplicate"
-    blocker = await _blocker(conn, envelope)
+    head = await _head(conn, envelope.subject)
+    blocker = await _blocker(conn, envelope, head)
     if blocker is not None:
         await _park(conn, envelope, blocker, origin, datetime.now(UTC))
         return "parked"
-    await _append(conn, envelope, origin)
+    await _append(conn, envelope, origin, head)
     await _release(conn, envelope)
     return "recorded"
 
@@ -186,6 +247,7 @@ async def _park(
     origin: tuple[str, int, int],
     parked_at: datetime,
 ) -> None:
+    conn.info["may_have_parked"] = True
     await conn.execute(
         parked.insert().values(
             event_id=envelope.id,
@@ -201,6 +263,8 @@ async def _park(
 
 async def _release(conn: AsyncConnection, recorded: Envelope) -> None:
     """Records every parked event that was waiting for `recorded`, and theirs in turn."""
+    if not conn.info.get("may_have_parked", True):
+        return
     keys = [f"event:{recorded.id}"]
     if opens_a_case(recorded):
         keys.append(f"case:{recorded.subject}")
@@ -210,24 +274,26 @@ async def _release(conn: AsyncConnection, recorded: Envelope) -> None:
     for row in sorted(waiting, key=lambda r: (r.kafka_topic, r.kafka_partition, r.kafka_offset)):
         envelope = Envelope.model_validate_json(row.envelope)
         origin = (row.kafka_topic, row.kafka_partition, row.kafka_offset)
-        blocker = await _blocker(conn, envelope)
+        head = await _head(conn, envelope.subject)
+        blocker = await _blocker(conn, envelope, head)
         if blocker is None:
-            await _append(conn, envelope, origin)
+            await _append(conn, envelope, origin, head)
             await _release(conn, envelope)
         else:
             await _park(conn, envelope, blocker, origin, row.parked_at)
 
 
 async def case_history(
-    conn: AsyncConnection, case_id: UUID, after_seq: int = 0, limit: int = 100
+    conn: AsyncConnection, case_id: UUID, after_seq: int = 0, limit: int | None = None
 ) -> list[Any]:
-    rows = await conn.execute(
-        select(records)
+    """The case's records in chain order, each with its leaf in the global log."""
+    query = (
+        select(records, log_leaves.c.leaf_index, log_leaves.c.leaf_hash)
+        .join(log_leaves, log_leaves.c.event_id == records.c.event_id, isouter=True)
         .where(records.c.case_id == case_id, records.c.case_seq > after_seq)
         .order_by(records.c.case_seq)
-        .limit(limit)
     )
-    return list(rows)
+    return list(await conn.execute(query if limit is None else query.limit(limit)))
 
 
 async def chain_of(conn: AsyncConnection, case_id: UUID) -> tuple[list[StoredRecord], int | None]:
@@ -247,3 +313,50 @@ async def chain_of(conn: AsyncConnection, case_id: UUID) -> tuple[list[StoredRec
         await conn.execute(select(case_heads.c.last_seq).where(case_heads.c.case_id == case_id))
     ).first()
     return chain, head.last_seq if head else None
+
+
+async def leaves_from(conn: AsyncConnection, start: int) -> list[bytes]:
+    rows = await conn.execute(
+        select(log_leaves.c.leaf_hash)
+        .where(log_leaves.c.leaf_index >= start)
+        .order_by(log_leaves.c.leaf_index)
+    )
+    return [bytes(row.leaf_hash) for row in rows]
+
+
+def _tree_head_of(row: Any) -> TreeHead:
+    return TreeHead(
+        tree_size=row.tree_size,
+        root_hash=bytes(row.root_hash),
+        timestamp=row.signed_at,
+        key_id=row.key_id,
+        signature=bytes(row.signature),
+    )
+
+
+async def latest_tree_head(conn: AsyncConnection) -> TreeHead | None:
+    row = (
+        await conn.execute(select(tree_heads).order_by(tree_heads.c.tree_size.desc()).limit(1))
+    ).first()
+    return _tree_head_of(row) if row else None
+
+
+async def tree_head_at(conn: AsyncConnection, tree_size: int) -> TreeHead | None:
+    found = await conn.execute(select(tree_heads).where(tree_heads.c.tree_size == tree_size))
+    row = found.first()
+    return _tree_head_of(row) if row else None
+
+
+async def save_tree_head(conn: AsyncConnection, head: TreeHead) -> None:
+    """Keeps the first head signed at a size: replicas racing to sign the same size agree."""
+    await conn.execute(
+        pg_insert(tree_heads)
+        .values(
+            tree_size=head.tree_size,
+            root_hash=head.root_hash,
+            signed_at=head.timestamp,
+            key_id=head.key_id,
+            signature=head.signature,
+        )
+        .on_conflict_do_nothing(index_elements=["tree_size"])
+    )

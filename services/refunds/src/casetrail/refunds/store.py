@@ -200,6 +200,17 @@ class RefundsApplication(ServiceApplication):
             return request
         raise ChangedConcurrently("the request changed while this was being decided; retry")
 
+    def rebuild_request_list(
+        self, progress: Callable[[int, int], None] = lambda done, total: None
+    ) -> int:
+        """Rebuilds `refund_requests` from the event store alone (the payout ledger is not a
+        read model: it stays as it is)."""
+
+        def rows(request: Approvable) -> list[Statement]:
+            return [request_row(request, request.modified_on)]
+
+        return self.rebuild_read_models(("refund_requests",), rows, progress)
+
     def pay_out(self, refund_id: UUID, now: datetime) -> bool:
         """Issues a refund or grants a credit that is ready, exactly once.
 

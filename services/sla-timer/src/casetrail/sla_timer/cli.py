@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 
 import typer
 
+from casetrail.runtime.cli import rebuild_from_events
 from casetrail.sla_timer.policy import load_policy
 from casetrail.sla_timer.rules import calendars_of
 from casetrail.sla_timer.settings import SlaTimerSettings
@@ -36,6 +37,18 @@ def repair() -> None:
     finally:
         store.close()
     typer.echo(f"policy {policy.version}: clocks of {corrected} open cases corrected")
+
+
+@app.command("rebuild-read-models")
+def rebuild_read_models() -> None:
+    """Drops and rebuilds the clock list (sla_clocks) from the SLA timer's stored events."""
+    settings = SlaTimerSettings()
+    rebuild_from_events(
+        lambda: SlaApplication(settings.database_url, pool_size=1, create_tables=False),
+        SlaApplication.rebuild_clock_list,
+        "clock list",
+        "cases",
+    )
 
 
 if __name__ == "__main__":

@@ -185,6 +185,13 @@ class SlaApplication(ServiceApplication):
             return case
         raise ClocksChangedConcurrently("the case's clocks changed meanwhile; retry")
 
+    def rebuild_clock_list(
+        self, progress: Callable[[int, int], None] = lambda done, total: None
+    ) -> int:
+        """Rebuilds `sla_clocks` (the dashboard's rows) from the event store alone. The
+        timers are the scheduler's work queue, not a read model: they stay as they are."""
+        return self.rebuild_read_models(("sla_clocks",), _clock_rows, progress)
+
     def open_cases(self) -> list[UUID]:
         with self.recorder.datastore.transaction(commit=False) as cursor:
             cursor.execute(

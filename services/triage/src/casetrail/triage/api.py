@@ -32,7 +32,7 @@ from casetrail.triage.assignment import (
 from casetrail.triage.domain import CaseTriage
 from casetrail.triage.lifecycle import Status, WorklogEntry
 from casetrail.triage.policy import TriagePolicy
-from casetrail.triage.store import TriageApplication, case_list
+from casetrail.triage.store import TriageApplication, case_list, qa_reviews
 
 router = APIRouter(prefix="/v1", tags=["triage"])
 
@@ -178,6 +178,7 @@ async def escalate(case_id: UUID, body: Escalation, request: Request) -> Any:
         case_id,
         lambda c: casework.escalate(
             c,
+            policy_of(request),
             to_tier=body.to_tier,
             reason=body.reason,
             escalated_by=by,
@@ -396,3 +397,48 @@ async def end_of_shift(
 @router.get("/policy", tags=["policy"])
 async def read_policy(request: Request) -> dict[str, Any]:
     return request.app.state.policy.model_dump(mode="json")
+
+
+class QaScorecardRequest(StrictRequest):
+    accuracy: int = Field(ge=1, le=5)
+    policy_compliance: int = Field(ge=1, le=5)
+    tone: int = Field(ge=1, le=5)
+    closure_quality: int = Field(ge=1, le=5)
+    notes: str | None = Field(None, max_length=5000)
+
+
+@router.post("/cases/{case_id}/qa-scorecard", response_model=TriageView, status_code=201)
+async def score_for_qa(case_id: UUID, body: QaScorecardRequest, request: Request) -> Any:
+    """A QA reviewer's scorecard for a sampled case (section 7)."""
+    scorecard = casework.QaScorecard(
+        body.accuracy, body.policy_compliance, body.tone, body.closure_quality, body.notes
+    )
+    by, now, scorecard_id = who(request), datetime.now(UTC), uuid4()
+    return view_of(
+        await work_on(
+            request,
+            case_id,
+            lambda c: casework.score_qa(
+                c, scorecard, reviewer=by, scorecard_id=scorecard_id, now=now
+            ),
+        )
+    )
+
+
+class QaQueueItem(CaseSummary):
+    qa_reason: str
+    sampled_at: datetime
+
+
+@router.get("/qa/queue", response_model=list[QaQueueItem])
+async def qa_queue(request: Request, limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> Any:
+    """Sampled cases still waiting for a scorecard, oldest sample first."""
+    query = (
+        select(case_list, qa_reviews.c.reason.label("qa_reason"), qa_reviews.c.sampled_at)
+        .join(qa_reviews, qa_reviews.c.case_id == case_list.c.case_id)
+        .where(qa_reviews.c.scorecards == 0)
+        .order_by(qa_reviews.c.sampled_at)
+        .limit(limit)
+    )
+    async with components_of(request).engine.connect() as conn:
+        return [QaQueueItem.model_validate(dict(row._mapping)) for row in await conn.execute(query)]

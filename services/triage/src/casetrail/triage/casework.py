@@ -6,11 +6,13 @@ the `CaseTriage` aggregate; saving them is the store's business.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from uuid import NAMESPACE_URL, UUID, uuid5
 
 from casetrail.contracts.events import CaseType, Severity
 from casetrail.runtime.service import DomainError
+from casetrail.triage import quality
 from casetrail.triage.assignment import AssignmentDecision
 from casetrail.triage.domain import CaseTriage
 from casetrail.triage.lifecycle import (
@@ -133,6 +135,8 @@ def change_status(
         causation_id=None,
     )
     if requested is Status.RESOLVED:
+        handled = quality.on_resolution(policy.qa, case.id, case.severity, case.case_type)
+        _sample_for_qa(case, policy, handled, now)
         case.record_survey_request(
             case_id=case.id,
             survey_id=uuid5(NAMESPACE_URL, f"casetrail:survey:{case.id}:{case.version}"),
@@ -145,6 +149,7 @@ def change_status(
 
 def escalate(
     case: CaseTriage,
+    policy: TriagePolicy,
     *,
     to_tier: int,
     reason: str,
@@ -167,6 +172,69 @@ def escalate(
         escalated_at=now,
         correlation_id=case.correlation_id,
         causation_id=causation_id,
+    )
+    _sample_for_qa(case, policy, quality.on_escalation(policy.qa), now)
+
+
+def _sample_for_qa(
+    case: CaseTriage, policy: TriagePolicy, selection: quality.QaSelection | None, now: datetime
+) -> None:
+    """A case is sampled once, for the first reason it qualifies."""
+    if selection is None or case.qa_sampled is not None:
+        return
+    case.record_qa_sampled(
+        case_id=case.id,
+        reason=selection.reason.value,
+        rule_id=selection.rule_id,
+        seed_id=quality.seed_id(policy.qa),
+        draw_ppm=selection.draw_ppm,
+        rate_ppm=selection.rate_ppm,
+        policy_version=policy.version,
+        sampled_at=now,
+        correlation_id=case.correlation_id,
+        causation_id=None,
+    )
+
+
+class NotSampledForQa(DomainError):
+    status_code = 409
+    code = "not_sampled_for_qa"
+
+
+class OwnCaseReview(DomainError):
+    status_code = 403
+    code = "own_case_review"
+
+
+@dataclass(frozen=True)
+class QaScorecard:
+    accuracy: int
+    policy_compliance: int
+    tone: int
+    closure_quality: int
+    notes: str | None
+
+
+def score_qa(
+    case: CaseTriage, scorecard: QaScorecard, *, reviewer: str, scorecard_id: UUID, now: datetime
+) -> None:
+    """Records a reviewer's scorecard; nobody reviews a case they worked themselves."""
+    if case.qa_sampled is None:
+        raise NotSampledForQa("the case was not sampled for QA", case_id=str(case.id))
+    if reviewer in (case.assignee, case.partner):
+        raise OwnCaseReview("a case is reviewed by someone who did not work it", reviewer=reviewer)
+    case.record_qa_scorecard(
+        case_id=case.id,
+        scorecard_id=scorecard_id,
+        reviewer=reviewer,
+        accuracy=scorecard.accuracy,
+        policy_compliance=scorecard.policy_compliance,
+        tone=scorecard.tone,
+        closure_quality=scorecard.closure_quality,
+        notes=scorecard.notes,
+        scored_at=now,
+        correlation_id=case.correlation_id,
+        causation_id=None,
     )
 
 

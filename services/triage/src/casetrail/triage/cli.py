@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 
+from casetrail.runtime.cli import rebuild_from_events
 from casetrail.triage.settings import TriageSettings
 from casetrail.triage.store import TriageApplication
 
@@ -17,16 +18,14 @@ def main() -> None:
 
 @app.command("rebuild-case-list")
 def rebuild_case_list() -> None:
-    """Drops and rebuilds the case list (triage_cases) from triage's stored events."""
+    """Drops and rebuilds the case list and QA queue from triage's stored events."""
     settings = TriageSettings()
-    store = TriageApplication(settings.database_url, pool_size=1, create_tables=False)
-    try:
-        rebuilt = store.rebuild_case_list(
-            lambda done, total: typer.echo(f"rebuilt {done}/{total} cases")
-        )
-    finally:
-        store.close()
-    typer.echo(f"case list rebuilt from events: {rebuilt} cases")
+    rebuild_from_events(
+        lambda: TriageApplication(settings.database_url, pool_size=1, create_tables=False),
+        TriageApplication.rebuild_case_list,
+        "case list",
+        "cases",
+    )
 
 
 if __name__ == "__main__":

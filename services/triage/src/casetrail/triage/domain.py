@@ -151,6 +151,9 @@ class CaseTriage(Aggregate):
         self.csat_score: int | None = None
         self.survey_id: UUID | None = None
         self.shift_ends_reported: list[datetime] = []
+        self.qa_sampled: str | None = None
+        self.qa_sampled_at: datetime | None = None
+        self.qa_scorecards = 0
         self.updated_at = opened_at
 
     @event("Assigned")
@@ -307,6 +310,42 @@ class CaseTriage(Aggregate):
     ) -> None:
         self.shift_ends_reported = [*self.shift_ends_reported, shift_ended_at]
 
+    @event("QaSampled")
+    def record_qa_sampled(
+        self,
+        *,
+        case_id: UUID,
+        reason: str,
+        rule_id: str,
+        seed_id: str,
+        draw_ppm: int | None,
+        rate_ppm: int | None,
+        policy_version: str,
+        sampled_at: datetime,
+        correlation_id: UUID,
+        causation_id: UUID | None,
+    ) -> None:
+        self.qa_sampled = reason
+        self.qa_sampled_at = sampled_at
+
+    @event("QaScored")
+    def record_qa_scorecard(
+        self,
+        *,
+        case_id: UUID,
+        scorecard_id: UUID,
+        reviewer: str,
+        accuracy: int,
+        policy_compliance: int,
+        tone: int,
+        closure_quality: int,
+        notes: str | None,
+        scored_at: datetime,
+        correlation_id: UUID,
+        causation_id: UUID | None,
+    ) -> None:
+        self.qa_scorecards += 1
+
 
 for aggregate_event, published_as in (
     (CaseTriage.Triaged, contract.CaseTriaged),
@@ -319,6 +358,8 @@ for aggregate_event, published_as in (
     (CaseTriage.SatisfactionSurveyRequested, contract.SatisfactionSurveyRequested),
     (CaseTriage.SatisfactionRecorded, contract.SatisfactionRecorded),
     (CaseTriage.LeftAssignedAtShiftEnd, contract.CaseLeftAssignedAtShiftEnd),
+    (CaseTriage.QaSampled, contract.QaSampled),
+    (CaseTriage.QaScored, contract.QaScored),
 ):
     publish(aggregate_event, published_as)
 

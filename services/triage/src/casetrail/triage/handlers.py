@@ -13,7 +13,7 @@ from casetrail.triage import casework
 from casetrail.triage.assignment import assign, end_of_shift_report
 from casetrail.triage.domain import triage
 from casetrail.triage.policy import TriagePolicy
-from casetrail.triage.store import TriageApplication, case_row
+from casetrail.triage.store import TriageApplication, read_model_rows
 
 
 def on_case_opened(
@@ -36,10 +36,12 @@ def on_case_opened(
         now=now,
     )
     casework.assign(case, decision, assigned_by="triage", reason=None, now=now)
-    return Effects([case], statements=[case_row(case)])
+    return Effects([case], statements=read_model_rows(case))
 
 
-def on_escalation_requested(app: TriageApplication, delivery: Delivery, now: datetime) -> Effects:
+def on_escalation_requested(
+    app: TriageApplication, policy: TriagePolicy, delivery: Delivery, now: datetime
+) -> Effects:
     """An SLA clock breached: the case goes up to the tier its rule names, once."""
     request = delivery.data
     assert isinstance(request, EscalationRequested)
@@ -48,6 +50,7 @@ def on_escalation_requested(app: TriageApplication, delivery: Delivery, now: dat
         return Effects()  # already there (or higher), e.g. a redelivered request
     casework.escalate(
         case,
+        policy,
         to_tier=request.to_tier,
         reason=request.reason,
         escalated_by="sla-timer",
@@ -55,7 +58,7 @@ def on_escalation_requested(app: TriageApplication, delivery: Delivery, now: dat
         now=now,
         causation_id=delivery.envelope.id,
     )
-    return Effects([case], statements=[case_row(case)])
+    return Effects([case], statements=read_model_rows(case))
 
 
 def decider(
@@ -67,7 +70,7 @@ def decider(
         if isinstance(delivery.data, CaseOpened):
             return on_case_opened(app, policy, delivery, clock())
         if isinstance(delivery.data, EscalationRequested):
-            return on_escalation_requested(app, delivery, clock())
+            return on_escalation_requested(app, policy, delivery, clock())
         return Effects()
 
     return decide

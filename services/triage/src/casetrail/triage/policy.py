@@ -5,7 +5,7 @@ from __future__ import annotations
 import tomllib
 from pathlib import Path
 
-from pydantic import Field, model_validator
+from pydantic import Field, SecretStr, model_validator
 
 from casetrail.contracts.events import CaseType, Channel, Severity
 from casetrail.runtime.models import Strict
@@ -56,6 +56,21 @@ class Priority(Strict):
     high_priority_severities: tuple[Severity, ...]
 
 
+class QaRuleIds(Strict):
+    random: str = Field(min_length=1)
+    escalation: str = Field(min_length=1)
+    critical: str = Field(min_length=1)
+
+
+class QaPolicy(Strict):
+    # Section 7's floor: a policy sampling less than 5% at random is refused at start.
+    random_rate_ppm: int = Field(ge=50_000, le=1_000_000)
+    seed: SecretStr = Field(min_length=8)
+    critical_severities: tuple[Severity, ...]
+    critical_case_types: tuple[CaseType, ...]
+    rule_ids: QaRuleIds
+
+
 class TriagePolicy(Strict):
     version: str = Field(min_length=1)
     default_severity: Severity
@@ -69,6 +84,7 @@ class TriagePolicy(Strict):
     kind: KindRules
     lifecycle: LifecyclePolicy
     assignment: AssignmentPolicy
+    qa: QaPolicy
 
     @model_validator(mode="after")
     def _consistent(self) -> TriagePolicy:

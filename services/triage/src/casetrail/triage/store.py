@@ -63,6 +63,15 @@ case_list = Table(
     Index("triage_cases_partner", "partner", "status"),
     Index("triage_cases_status", "status", "high_priority"),
 )
+qa_reviews = Table(
+    "triage_qa_reviews",
+    tables,
+    Column("case_id", Uuid, primary_key=True),
+    Column("reason", String(20), nullable=False),
+    Column("sampled_at", DateTime(timezone=True), nullable=False),
+    Column("scorecards", Integer, nullable=False),
+    Index("triage_qa_reviews_waiting", "scorecards", "sampled_at"),
+)
 agents = Table(
     "triage_agents",
     tables,
@@ -80,6 +89,26 @@ def _roster(cursor: Any) -> list[Agent]:
 class StillContended(DomainError):
     status_code = 503
     code = "contended"
+
+
+def read_model_rows(case: CaseTriage) -> list[Statement]:
+    """The case's rows in the case list and, once sampled, the QA queue."""
+    return [case_row(case), *([qa_row(case)] if case.qa_sampled else [])]
+
+
+def qa_row(case: CaseTriage) -> Statement:
+    values = {
+        "case_id": case.id,
+        "reason": case.qa_sampled,
+        "sampled_at": case.qa_sampled_at,
+        "scorecards": case.qa_scorecards,
+    }
+    return (
+        "INSERT INTO triage_qa_reviews (case_id, reason, sampled_at, scorecards) "
+        "VALUES (%(case_id)s, %(reason)s, %(sampled_at)s, %(scorecards)s) "
+        "ON CONFLICT (case_id) DO UPDATE SET scorecards = excluded.scorecards",
+        values,
+    )
 
 
 def case_row(case: CaseTriage) -> Statement:
@@ -157,23 +186,10 @@ class TriageApplication(ServiceApplication):
     def rebuild_case_list(
         self, progress: Callable[[int, int], None] = lambda done, total: None
     ) -> int:
-        """Rebuilds `triage_cases` from the event store alone, in one transaction, so
-        readers see the old list until the new one is complete."""
-        case_ids: dict[UUID, None] = {}
-        start: int | None = None
-        while batch := self.recorder.select_notifications(
-            start, 1000, inclusive_of_start=start is None
-        ):
-            case_ids.update((n.originator_id, None) for n in batch)
-            start = batch[-1].id
-        with self.recorder.datastore.transaction(commit=True) as cursor:
-            cursor.execute("DELETE FROM triage_cases")
-            for done, case_id in enumerate(case_ids, start=1):
-                statement, params = case_row(self.repository.get(case_id))
-                cursor.execute(statement, params)
-                if done % 500 == 0 or done == len(case_ids):
-                    progress(done, len(case_ids))
-        return len(case_ids)
+        """Rebuilds `triage_cases` and the QA queue from the event store alone."""
+        return self.rebuild_read_models(
+            ("triage_cases", "triage_qa_reviews"), read_model_rows, progress
+        )
 
     def work_on(self, case_id: UUID, command: Callable[[CaseTriage], Any]) -> CaseTriage:
         """Runs a command on the case and saves its events with the case's list row; on a
@@ -187,7 +203,7 @@ class TriageApplication(ServiceApplication):
             if case.version == before:
                 return case
             try:
-                self.save_tracked(case, statements=[case_row(case)])
+                self.save_tracked(case, statements=read_model_rows(case))
             except IntegrityError:
                 continue
             return case
