@@ -95,7 +95,13 @@ def test_history_carries_proofs_that_lead_to_a_signed_root(stack, wait_for):
 
     page = history(stack, case_id, tree_size=head.tree_size)
     assert page["tree_head"]["root_hash"] == head.root_hash.hex()
-    for record in page["records"]:
+    # Events recorded after the head (the case's clocks go on) wait for the next one.
+    covered = [r for r in page["records"] if r["leaf_index"] < head.tree_size]
+    assert all(r["inclusion_proof"] is None for r in page["records"] if r not in covered)
+    assert {"casetrail.case.opened.v1", "casetrail.case.assigned.v1"} <= {
+        r["type"] for r in covered
+    }
+    for record in covered:
         canonical = Envelope.model_validate(record["event"]).to_bytes()
         assert bytes.fromhex(record["leaf_hash"]) == merkle.leaf_hash(canonical)
         merkle.verify_inclusion(
@@ -237,6 +243,7 @@ def test_a_leaf_changed_behind_audits_back_is_named_by_verify(stack, wait_for):
             verdict = httpx.get(
                 audit(stack, f"/v1/cases/{case_id}/verify"), headers=as_auditor(stack)
             ).json()
+            whole_log = httpx.get(audit(stack, "/v1/log/verify"), headers=as_auditor(stack))
         finally:
             forge_leaf(conn, second["event_id"], "decode(%s, 'hex')", second["leaf_hash"])
     assert verdict["valid"] is False
@@ -245,6 +252,17 @@ def test_a_leaf_changed_behind_audits_back_is_named_by_verify(stack, wait_for):
         "event_id": second["event_id"],
         "reason": "its leaf in the global log hashes other bytes",
     }
+    assert whole_log.json()["valid"] is False
+    assert whole_log.json()["first_bad"] == {
+        "leaf_index": second["leaf_index"],
+        "event_id": second["event_id"],
+        "tree_size": None,
+        "reason": "its record hashes to another leaf",
+    }
+    # Put back as it was, the whole log and every signed head check out again.
+    restored = httpx.get(audit(stack, "/v1/log/verify"), headers=as_auditor(stack)).json()
+    assert restored["valid"] is True, restored
+    assert restored["leaves"] > second["leaf_index"]
 
 
 def forge_leaf(conn: psycopg.Connection, event_id: str, value_sql: str, *args: Any) -> None:

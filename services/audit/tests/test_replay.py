@@ -124,3 +124,33 @@ def test_a_record_whose_leaf_hashes_other_bytes_is_named():
     assert broken.case_seq == 3 and "other bytes" in broken.reason
     logged[1] = LoggedRecord(2, events[1].id, logged[1].envelope_json, None)
     assert first_unlogged(logged).case_seq == 2
+
+
+def test_the_log_rehashed_from_its_records_names_the_first_leaf_that_disagrees():
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from casetrail.audit.domain import LogBreak, LogEntry, first_bad_tree_head, rehashed_leaf
+    from casetrail.evidence.tree_head import sign_tree_head
+
+    events = history()
+    entries = [
+        LogEntry(n, e.id, merkle.leaf_hash(e.to_bytes()), e.to_bytes().decode())
+        for n, e in enumerate(events)
+    ]
+    log = merkle.MerkleLog([rehashed_leaf(n, entry) for n, entry in enumerate(entries)])
+    key = Ed25519PrivateKey.generate()
+    heads = [sign_tree_head(key, size, log.root(size), T0) for size in (2, 4)]
+    assert first_bad_tree_head(log, heads, key.public_key()) is None
+
+    changed = LogEntry(2, events[2].id, entries[2].leaf_hash, entries[1].envelope_json)
+    assert rehashed_leaf(2, changed) == LogBreak(
+        2, events[2].id, None, "its record hashes to another leaf"
+    )
+    gone = LogEntry(2, events[2].id, entries[2].leaf_hash, None)
+    assert rehashed_leaf(2, gone).reason == "its record is missing"
+    assert rehashed_leaf(3, entries[2]).reason == "the leaf is missing from the log"
+
+    forged = [heads[0], sign_tree_head(key, 4, log.root(3), T0)]
+    assert first_bad_tree_head(log, forged, key.public_key()).tree_size == 4
+    other_key = Ed25519PrivateKey.generate().public_key()
+    assert "signed by key" in first_bad_tree_head(log, heads, other_key).reason

@@ -94,6 +94,7 @@ PERMISSIONS: Final[dict[str, dict[Route, frozenset[Role]]]] = {
         ("GET", "/v1/log/tree-heads/{tree_size}"): OVERSIGHT | {Role.OPS},
         ("GET", "/v1/log/consistency"): OVERSIGHT | {Role.OPS},
         ("GET", "/v1/log/public-key"): OVERSIGHT | {Role.OPS},
+        ("GET", "/v1/log/verify"): OVERSIGHT | {Role.OPS},
     },
 }
 

@@ -4,6 +4,7 @@ changed between two, evidence bundles, and the signed log they all lead to."""
 from __future__ import annotations
 
 import json
+from contextlib import aclosing
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
@@ -12,20 +13,32 @@ from fastapi import APIRouter, Query, Request, Response
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from casetrail.audit.domain import (
+    LogBreak,
     LoggedRecord,
     as_it_stood,
     changes_between,
+    first_bad_tree_head,
     first_unlogged,
+    rehashed_leaf,
     retention_of,
     verify_chain,
 )
 from casetrail.audit.log import LogMirror
 from casetrail.audit.policy import AuditPolicy
-from casetrail.audit.store import case_history, chain_of, latest_tree_head, tree_head_at
+from casetrail.audit.store import (
+    all_tree_heads,
+    case_history,
+    chain_of,
+    latest_tree_head,
+    log_entries,
+    tree_head_at,
+    unlogged_record,
+)
 from casetrail.audit.timeline import render_timeline
 from casetrail.contracts.case import fold, state_hash
 from casetrail.contracts.envelope import Envelope
 from casetrail.evidence.bundle import BundleRecord, build_bundle
+from casetrail.evidence.merkle import MerkleLog
 from casetrail.evidence.tree_head import TreeHead, public_key_pem
 from casetrail.runtime.service import DomainError, NotFound, NotReady, components_of
 
@@ -277,7 +290,10 @@ async def export(case_id: UUID, request: Request) -> Response:
         await mirror.catch_up(conn)
     if not rows:
         raise NotFound("audit has recorded nothing for this case", case_id=str(case_id))
-    if head is None or any(r.leaf_index is None or r.leaf_index >= head.tree_size for r in rows):
+    # Leaves and a case's chain grow in the same order, so what the head covers is a prefix
+    # of the chain: the bundle is the case as that signed head saw it.
+    rows = [r for r in rows if head and r.leaf_index is not None and r.leaf_index < head.tree_size]
+    if head is None or not rows:
         raise NotReady("the log has not been signed past this case's events yet; retry")
     envelopes = [Envelope.model_validate_json(r.envelope) for r in rows]
     exported_at = datetime.now(UTC)
@@ -355,6 +371,50 @@ async def read_consistency(
         first=TreeHeadView.of(earlier),
         second=TreeHeadView.of(later),
         proof=[node.hex() for node in mirror.tree.consistency_proof(first, second)],
+    )
+
+
+class LogBreakView(BaseModel):
+    leaf_index: int | None
+    event_id: UUID | None
+    tree_size: int | None
+    reason: str
+
+
+class LogVerification(BaseModel):
+    valid: bool
+    leaves: int
+    tree_heads: int
+    first_bad: LogBreakView | None
+
+
+@router.get("/log/verify", response_model=LogVerification)
+async def verify_log(request: Request) -> Any:
+    """Rehashes every record into the log, and checks every signed tree head against it.
+
+    Names the first leaf whose record changed or disappeared, a record missing from the
+    log, or a head whose signature or root fails.
+    """
+    key = mirror_of(request).signing_key.public_key()
+    log, broken = MerkleLog(), None
+    async with components_of(request).engine.connect() as conn:
+        async with aclosing(log_entries(conn)) as entries:
+            async for entry in entries:
+                leaf = rehashed_leaf(len(log), entry)
+                if isinstance(leaf, LogBreak):
+                    broken = leaf
+                    break
+                log.append(leaf)
+        unlogged = await unlogged_record(conn)
+        heads = await all_tree_heads(conn)
+    if broken is None and unlogged is not None:
+        broken = LogBreak(None, unlogged.event_id, None, "the record is not in the log")
+    broken = broken or first_bad_tree_head(log, heads, key)
+    return LogVerification(
+        valid=broken is None,
+        leaves=len(log),
+        tree_heads=len(heads),
+        first_bad=LogBreakView(**broken.__dict__) if broken else None,
     )
 
 

@@ -12,6 +12,8 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
 from casetrail.audit.policy import AuditPolicy
 from casetrail.contracts.case import CaseState
 from casetrail.contracts.envelope import Envelope
@@ -25,6 +27,7 @@ from casetrail.contracts.events import (
 )
 from casetrail.evidence import merkle
 from casetrail.evidence.chain import GENESIS_HASH, chain_hash
+from casetrail.evidence.tree_head import EvidenceError, TreeHead, verify_tree_head
 
 
 def opens_a_case(envelope: Envelope) -> bool:
@@ -195,3 +198,47 @@ def _years_later(instant: datetime, years: int) -> datetime:
         return instant.replace(year=instant.year + years)
     except ValueError:  # 29 February, in a year that has none
         return instant.replace(year=instant.year + years, day=28)
+
+
+@dataclass(frozen=True)
+class LogBreak:
+    leaf_index: int | None
+    event_id: UUID | None
+    tree_size: int | None
+    reason: str
+
+
+@dataclass(frozen=True)
+class LogEntry:
+    leaf_index: int
+    event_id: UUID
+    leaf_hash: bytes
+    envelope_json: str | None  # None: the leaf's record is gone
+
+
+def rehashed_leaf(expected_index: int, entry: LogEntry) -> bytes | LogBreak:
+    """The leaf as the record itself hashes, or why the log disagrees with its records."""
+    if entry.leaf_index != expected_index:
+        return LogBreak(expected_index, None, None, "the leaf is missing from the log")
+    if entry.envelope_json is None:
+        return LogBreak(entry.leaf_index, entry.event_id, None, "its record is missing")
+    recomputed = merkle.leaf_hash(entry.envelope_json.encode())
+    if recomputed != entry.leaf_hash:
+        return LogBreak(entry.leaf_index, entry.event_id, None, "its record hashes to another leaf")
+    return recomputed
+
+
+def first_bad_tree_head(
+    log: merkle.MerkleLog, heads: Iterable[TreeHead], public_key: Ed25519PublicKey
+) -> LogBreak | None:
+    """The first signed head whose signature fails or whose root the records do not give."""
+    for head in heads:
+        try:
+            verify_tree_head(head, public_key)
+        except EvidenceError as error:
+            return LogBreak(None, None, head.tree_size, str(error))
+        if head.tree_size > len(log):
+            return LogBreak(None, None, head.tree_size, f"the log has only {len(log)} leaves")
+        if log.root(head.tree_size) != head.root_hash:
+            return LogBreak(None, None, head.tree_size, "the records do not give its root")
+    return None

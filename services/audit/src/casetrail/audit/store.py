@@ -3,6 +3,7 @@ leaf of the global Merkle log whose signed tree heads it keeps."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
@@ -29,6 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from casetrail.audit.domain import (
     GENESIS_HASH,
+    LogEntry,
     StoredRecord,
     chain_hash,
     opens_a_case,
@@ -360,3 +362,31 @@ async def save_tree_head(conn: AsyncConnection, head: TreeHead) -> None:
         )
         .on_conflict_do_nothing(index_elements=["tree_size"])
     )
+
+
+async def log_entries(conn: AsyncConnection) -> AsyncIterator[LogEntry]:
+    """Every leaf in log order with its record's bytes, streamed (the log can be large)."""
+    query = (
+        select(log_leaves, records.c.envelope)
+        .join(records, records.c.event_id == log_leaves.c.event_id, isouter=True)
+        .order_by(log_leaves.c.leaf_index)
+    )
+    async for row in await conn.stream(query.execution_options(yield_per=2000)):
+        yield LogEntry(row.leaf_index, row.event_id, bytes(row.leaf_hash), row.envelope)
+
+
+async def unlogged_record(conn: AsyncConnection) -> Any:
+    """A record that has no leaf in the log, if any."""
+    query = (
+        select(records.c.event_id, records.c.case_id, records.c.case_seq)
+        .join(log_leaves, log_leaves.c.event_id == records.c.event_id, isouter=True)
+        .where(log_leaves.c.event_id.is_(None))
+        .order_by(records.c.position)
+        .limit(1)
+    )
+    return (await conn.execute(query)).first()
+
+
+async def all_tree_heads(conn: AsyncConnection) -> list[TreeHead]:
+    rows = await conn.execute(select(tree_heads).order_by(tree_heads.c.tree_size))
+    return [_tree_head_of(row) for row in rows]
