@@ -232,3 +232,16 @@ def test_the_command_line_says_verified_or_names_the_failure(tmp_path):
 
     unreadable = runner.invoke(app, ["verify", str(good), "--key", str(good)])
     assert unreadable.exit_code == 2
+
+
+def test_a_signed_but_malformed_bundle_is_refused_not_crashed():
+    manifest = json.dumps(
+        {"format": evidence.BUNDLE_FORMAT, "case_id": "x", "files": {}, "records": "many"}
+    ).encode()
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as archive:
+        archive.writestr(evidence.MANIFEST, manifest)
+        archive.writestr(evidence.MANIFEST_SIGNATURE, KEY.sign(manifest))
+    report = evidence.verify_bundle(out.getvalue(), KEY.public_key())
+    assert not report.ok
+    assert "malformed content" in failures(report)["bundle"]

@@ -165,6 +165,10 @@ def verify_bundle(bundle: bytes, public_key: Ed25519PublicKey) -> Report:
         _verify_state(files, envelopes, report)
     except _Unverifiable:
         pass
+    except (KeyError, IndexError, TypeError, ValueError, AttributeError) as error:
+        # Signed, so written by the key's holder, and still not a bundle this verifier
+        # understands: say so rather than crash.
+        report.failed("bundle", f"malformed content: {error!r}")
     return report
 
 
