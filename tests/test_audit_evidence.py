@@ -236,6 +236,8 @@ def test_a_leaf_changed_behind_audits_back_is_named_by_verify(stack, wait_for):
         pytest.raises(psycopg.errors.RaiseException, match="append-only"),
     ):
         conn.execute("UPDATE audit_log_leaves SET leaf_hash = leaf_hash")
+    before = httpx.get(audit(stack, "/v1/log/verify"), headers=as_auditor(stack)).json()
+    assert before["valid"] is True, before  # tests that tamper put things back
     admin = stack.postgres.admin_url(dbname="casetrail_audit")
     with psycopg.connect(admin, autocommit=True) as conn:
         forge_leaf(conn, second["event_id"], "sha256('forged')")

@@ -214,6 +214,13 @@ TAMPER_WITH_SEVERITY = """
 """
 
 
+UNDO_TAMPERING = """
+    UPDATE audit_records
+    SET envelope = replace(envelope, '"severity":"S4"', '"severity":"S2"')
+    WHERE case_id = %s AND event_type = 'casetrail.case.triaged.v1'
+"""
+
+
 def test_a_record_changed_in_postgresql_is_named_by_verify(stack, wait_for):
     body = a_case(subject="Account locked out", description="I am locked out of my account.")
     case_id = open_case(stack, body).json()["case_id"]
@@ -244,9 +251,21 @@ def test_a_record_changed_in_postgresql_is_named_by_verify(stack, wait_for):
         f"{stack.service_url('audit')}/v1/cases/{case_id}/verify",
         headers=stack.auth_headers("auditor"),
     ).json()
+    # Put the record back, so the shared stack's log verifies again for the tests after.
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute("ALTER TABLE audit_records DISABLE TRIGGER audit_records_append_only")
+        try:
+            conn.execute(UNDO_TAMPERING, (case_id,))
+        finally:
+            conn.execute("ALTER TABLE audit_records ENABLE TRIGGER audit_records_append_only")
     assert verdict["valid"] is False
     assert verdict["first_bad_record"]["seq"] == tampered_seq
     assert verdict["first_bad_record"]["reason"] == "hash does not match the stored event"
+    restored = httpx.get(
+        f"{stack.service_url('audit')}/v1/cases/{case_id}/verify",
+        headers=stack.auth_headers("auditor"),
+    ).json()
+    assert restored["valid"] is True
 
 
 def test_intake_killed_right_after_accepting_still_delivers_the_case_once(stack, wait_for):

@@ -91,3 +91,48 @@ async def test_every_recorded_event_is_a_leaf_of_one_dense_signed_log(engine, ne
         with pytest.raises(Exception, match="append-only"):
             async with engine.begin() as conn:
                 await conn.execute(text(statement))
+
+
+async def test_a_redelivered_batch_records_only_what_is_new(engine, new_event):
+    from aiokafka import TopicPartition
+    from sqlalchemy import func, select
+
+    from casetrail.audit.handlers import on_event
+    from casetrail.audit.store import records
+    from casetrail.contracts.events import CaseOpened
+    from casetrail.runtime.consumer import (
+        Delivery,
+        SqlHandler,
+        positions_metadata,
+        recorded_positions,
+    )
+
+    async with engine.begin() as conn:
+        await conn.run_sync(positions_metadata.create_all)
+    topic = f"batch-{uuid4().hex[:6]}"
+    events = [new_event(uuid4()) for _ in range(8)]
+
+    def deliveries(offsets: range) -> list[Delivery]:
+        return [Delivery(topic, 0, n, events[n], CaseOpened.model_construct()) for n in offsets]
+
+    handled: list[int] = []
+
+    async def counting(conn, delivery):
+        handled.append(delivery.offset)
+        await on_event(conn, delivery)
+
+    handler = SqlHandler(engine, "audit-batch-test", counting)
+    await handler.handle_batch(deliveries(range(0, 5)))
+    await handler.handle_batch(deliveries(range(3, 8)))  # 3 and 4 again, after a rebalance
+    await handler.handle_batch(deliveries(range(0, 8)))  # all of it again
+
+    async with engine.connect() as conn:
+        recorded = (
+            await conn.execute(
+                select(func.count()).where(records.c.event_id.in_([e.id for e in events]))
+            )
+        ).scalar_one()
+    assert recorded == 8
+    assert handled == list(range(8))  # each offset's effect ran once, redeliveries skipped
+    positions = await recorded_positions(engine, "audit-batch-test", [TopicPartition(topic, 0)])
+    assert positions == {TopicPartition(topic, 0): 8}

@@ -18,7 +18,7 @@ from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 from eventsourcing.persistence import IntegrityError as EventStoreIntegrityError
 from eventsourcing.persistence import Tracking
 from prometheus_client import Counter, Gauge
-from sqlalchemy import BigInteger, Column, Integer, MetaData, String, Table, select
+from sqlalchemy import BigInteger, Column, Integer, MetaData, String, Table, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -165,14 +165,51 @@ class SqlHandler:
         return await recorded_positions(self.engine, self.consumer, partitions)
 
     async def handle(self, delivery: Delivery) -> None:
-        await self.handle_batch([delivery])
+        async with self.engine.begin() as conn:
+            if await self._advance(conn, delivery.topic, delivery.partition, delivery.offset):
+                await self.effect(conn, delivery)
 
     async def handle_batch(self, deliveries: list[Delivery]) -> None:
-        # One commit for the batch: the durable write is paid once, not once per event.
+        # One commit for the batch: the durable write is paid once, not once per event; and
+        # each partition's position is locked, read and written once.
         async with self.engine.begin() as conn:
+            positions: dict[tuple[str, int], int] = {}
             for delivery in deliveries:
-                if await self._advance(conn, delivery.topic, delivery.partition, delivery.offset):
-                    await self.effect(conn, delivery)
+                where = (delivery.topic, delivery.partition)
+                if where not in positions:
+                    positions[where] = await self._locked_position(conn, *where)
+                if delivery.offset < positions[where]:
+                    continue  # handled before: a redelivery
+                await self.effect(conn, delivery)
+                positions[where] = delivery.offset + 1
+            for (topic, partition), next_offset in positions.items():
+                await conn.execute(
+                    update(consumer_positions)
+                    .where(
+                        consumer_positions.c.consumer == self.consumer,
+                        consumer_positions.c.topic == topic,
+                        consumer_positions.c.partition == partition,
+                    )
+                    .values(next_offset=next_offset)
+                )
+
+    async def _locked_position(self, conn: AsyncConnection, topic: str, partition: int) -> int:
+        """The partition's next offset, its row locked until the transaction ends."""
+        await conn.execute(
+            insert(consumer_positions)
+            .values(consumer=self.consumer, topic=topic, partition=partition, next_offset=0)
+            .on_conflict_do_nothing(index_elements=["consumer", "topic", "partition"])
+        )
+        found = await conn.execute(
+            select(consumer_positions.c.next_offset)
+            .where(
+                consumer_positions.c.consumer == self.consumer,
+                consumer_positions.c.topic == topic,
+                consumer_positions.c.partition == partition,
+            )
+            .with_for_update()
+        )
+        return int(found.scalar_one())
 
     async def skip(self, topic: str, partition: int, offset: int) -> None:
         async with self.engine.begin() as conn:
