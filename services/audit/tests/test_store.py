@@ -136,3 +136,47 @@ async def test_a_redelivered_batch_records_only_what_is_new(engine, new_event):
     assert handled == list(range(8))  # each offset's effect ran once, redeliveries skipped
     positions = await recorded_positions(engine, "audit-batch-test", [TopicPartition(topic, 0)])
     assert positions == {TopicPartition(topic, 0): 8}
+
+
+async def test_records_kept_before_the_log_existed_join_it_at_start(engine, new_event):
+    from datetime import UTC, datetime
+
+    from sqlalchemy import select
+
+    from casetrail.audit.store import log_leaves, records, set_up_store
+    from casetrail.evidence import merkle
+
+    legacy = new_event(uuid4())
+    canonical = legacy.to_bytes()
+    async with engine.begin() as conn:
+        await conn.execute(
+            records.insert().values(
+                case_id=legacy.subject,
+                case_seq=1,
+                event_id=legacy.id,
+                event_type=legacy.type,
+                envelope=canonical.decode(),
+                prev_hash="0" * 64,
+                hash="f" * 64,
+                recorded_at=datetime.now(UTC),
+                kafka_topic="t",
+                kafka_partition=0,
+                kafka_offset=0,
+            )
+        )
+        end = (
+            await conn.execute(
+                select(log_leaves.c.leaf_index).order_by(log_leaves.c.leaf_index.desc()).limit(1)
+            )
+        ).scalar()
+    async with engine.begin() as conn:
+        await set_up_store(conn, "")
+    async with engine.begin() as conn:
+        await set_up_store(conn, "")  # a second start adds nothing
+    async with engine.connect() as conn:
+        leaves = (
+            await conn.execute(select(log_leaves).where(log_leaves.c.event_id == legacy.id))
+        ).all()
+    assert len(leaves) == 1
+    assert leaves[0].leaf_index == (end + 1 if end is not None else 0)
+    assert bytes(leaves[0].leaf_hash) == merkle.leaf_hash(canonical)

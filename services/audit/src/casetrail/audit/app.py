@@ -7,7 +7,7 @@ from casetrail.audit.handlers import on_event
 from casetrail.audit.log import LogMirror, tree_head_publisher
 from casetrail.audit.policy import load_policy
 from casetrail.audit.settings import AuditSettings
-from casetrail.audit.store import install_append_only_guard, tables
+from casetrail.audit.store import set_up_store, tables
 from casetrail.contracts.topics import EVENT_TOPICS
 from casetrail.evidence.tree_head import load_private_key
 from casetrail.runtime.consumer import SqlHandler
@@ -20,7 +20,7 @@ def audit_service(settings: AuditSettings, loops: tuple[BackgroundLoop, ...] = (
         settings,
         title="Casetrail audit",
         tables=tables,
-        schema_setup=install_append_only_guard,
+        schema_setup=set_up_store,
         consumers=((group, EVENT_TOPICS, lambda c: SqlHandler(c.engine, group, on_event)),),
         loops=loops,
     )

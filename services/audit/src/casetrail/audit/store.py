@@ -39,6 +39,7 @@ from casetrail.audit.domain import (
 from casetrail.contracts.envelope import Envelope
 from casetrail.evidence import merkle
 from casetrail.evidence.tree_head import TreeHead
+from casetrail.runtime.logs import log
 
 tables = MetaData()
 records = Table(
@@ -125,6 +126,29 @@ async def install_append_only_guard(conn: AsyncConnection, runtime_role: str) ->
             await conn.execute(
                 text(f'REVOKE UPDATE, DELETE, TRUNCATE ON {table} FROM "{runtime_role}"')
             )
+
+
+# Records kept before the log existed join it, in the order they were recorded, each
+# leaf hashed as RFC 6962 does: SHA-256(0x00 || the record's canonical bytes).
+LOG_BACKFILL = """
+    INSERT INTO audit_log_leaves (leaf_index, event_id, leaf_hash)
+    SELECT (SELECT coalesce(max(leaf_index) + 1, 0) FROM audit_log_leaves)
+               + row_number() OVER (ORDER BY r.position) - 1,
+           r.event_id,
+           sha256('\\x00'::bytea || convert_to(r.envelope, 'UTF8'))
+    FROM audit_records r
+    WHERE NOT EXISTS (SELECT 1 FROM audit_log_leaves l WHERE l.event_id = r.event_id)
+"""
+
+
+async def set_up_store(conn: AsyncConnection, runtime_role: str) -> None:
+    """At start, as the schema's owner: the append-only guard, then any record written
+    before the global log existed is given its leaf."""
+    await install_append_only_guard(conn, runtime_role)
+    await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": LOG_WRITER_LOCK})
+    backfilled = await conn.execute(text(LOG_BACKFILL))
+    if backfilled.rowcount:
+        log.info("audit_log_backfilled", leaves=backfilled.rowcount)
 
 
 async def _become_the_log_writer(conn: AsyncConnection) -> None:
