@@ -67,6 +67,9 @@ SERVICES: dict[str, str] = {
     "audit": "AUDIT",
 }
 ALL: tuple[str, ...] = tuple(SERVICES)
+# Who may do what with the keyring's data keys (casetrail.runtime.keyring.GRANTS):
+# intake mints and destroys them, triage seals survey answers, audit only opens.
+KEYRING_USERS: dict[str, str] = {"intake": "eraser", "triage": "minter", "audit": "reader"}
 
 KAFKA_READY_TIMEOUT = 60.0
 SERVICE_READY_TIMEOUT = 90.0
@@ -595,6 +598,31 @@ class Postgres:
         )
         return f"postgresql://{service}:{password}@127.0.0.1:{self.port}/{db}"
 
+    def ensure_keyring_database(self) -> None:
+        """Idempotently creates the keyring's database, owned by `keyring_owner`, with its
+        tables; each service in KEYRING_USERS may connect, with only its kind of grant.
+        The service roles must exist (ensure_service_database) first."""
+        from casetrail.runtime.keyring import Keyring
+
+        db, owner = "casetrail_keyring", "keyring_owner"
+        password = self._ensure_role(owner)
+        if self.psql(f"SELECT 1 FROM pg_database WHERE datname = '{db}'") != "1":
+            self.psql(f'CREATE DATABASE "{db}" OWNER "{owner}"')
+        self.psql(f'REVOKE CONNECT, TEMPORARY ON DATABASE "{db}" FROM PUBLIC')
+        users = ", ".join(f'"{service}"' for service in KEYRING_USERS)
+        self.psql(f'GRANT CONNECT ON DATABASE "{db}" TO "{owner}", {users}')
+        self.psql(
+            f"REVOKE CREATE ON SCHEMA public FROM PUBLIC; GRANT USAGE ON SCHEMA public TO {users}",
+            dbname=db,
+        )
+        Keyring.install(
+            f"postgresql://{owner}:{password}@127.0.0.1:{self.port}/{db}", KEYRING_USERS
+        )
+
+    def keyring_url(self, service: str) -> str:
+        password = self._service_password(service)
+        return f"postgresql://{service}:{password}@127.0.0.1:{self.port}/casetrail_keyring"
+
     def owner_url(self, service: str) -> str:
         """The URL of the role that owns the service's schema (for set-up, not for work)."""
         owner = f"{service}_owner"
@@ -1118,6 +1146,7 @@ class Stack:
         _log(f"topics ready ({len(created)} created) in {time.monotonic() - t0:.1f}s")
         for name in SERVICES:
             self._db_urls[name] = self.postgres.ensure_service_database(name)
+        self.postgres.ensure_keyring_database()
         t0 = time.monotonic()
         for name in services:
             self.start_service(name, wait=False)
@@ -1205,7 +1234,27 @@ class Stack:
             f"{prefix}_AUTH_AUDIENCE": DEV_TOKEN_AUDIENCE,
             **(self.provider_env() if name == "intake" else {}),
             **(self.audit_env() if name == "audit" else {}),
+            **(self.keyring_env(name) if name in KEYRING_USERS else {}),
         }
+
+    def keyring_env(self, name: str) -> dict[str, str]:
+        prefix = SERVICES[name]
+        return {
+            f"{prefix}_KEYRING_DATABASE_URL": self.postgres.keyring_url(name),
+            f"{prefix}_KEYRING_MASTER_KEY_FILE": str(self.keyring_master_key()),
+        }
+
+    def keyring_master_key(self) -> Path:
+        """The dev stack's keyring master key, made once and kept with its data. A real
+        deployment keeps it in a KMS or an HSM, never beside the database."""
+        from casetrail.runtime.keyring import new_master_key
+
+        path = self.root / "keyring-master.key"
+        if not path.exists():
+            self.root.mkdir(parents=True, exist_ok=True)
+            path.touch(mode=0o600)
+            path.write_text(new_master_key() + "\n")
+        return path
 
     def audit_env(self) -> dict[str, str]:
         return {"AUDIT_SIGNING_KEY_FILE": str(self.audit_signing_key())}
@@ -1391,6 +1440,7 @@ class Stack:
             out[f"TOKEN_{role.name}"] = self.token(role.value)
         out.update(self.provider_env())  # so a developer can sign test webhooks
         out.update(self.audit_env())  # so audit's commands run as the service does
+        out.update(self.keyring_env("audit"))
         out["AUDIT_PUBLIC_KEY_FILE"] = str(
             self.audit_signing_key().with_name("audit-public-key.pem")
         )

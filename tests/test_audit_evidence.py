@@ -215,7 +215,7 @@ def test_an_exported_bundle_verifies_offline_and_a_changed_byte_is_named(stack, 
         for name in source.namelist():
             content = source.read(name)
             if name == "events.jsonl":
-                content = content.replace(b"Fee ", b"Fees", 1)
+                content = content.replace(b'"channel":"email"', b'"channel":"phone"', 1)
             target.writestr(name, content)
     refused = subprocess.run(
         [CASETRAIL, "verify", str(tampered), "--key", str(public_key_file(stack))],

@@ -94,7 +94,7 @@ def test_customer_records_are_kept_but_not_folded_into_the_case():
     customer_id = uuid4()
     contact = ev.CustomerContactUpdated(
         customer_id=customer_id,
-        contacts=(ev.ContactPoint(kind="email", value="a@example.com"),),
+        contacts=(ev.RecordedContactPoint(kind="email", value="a@example.com"),),
         updated_by="intake",
         updated_at=T0,
     )

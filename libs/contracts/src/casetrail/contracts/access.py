@@ -44,6 +44,8 @@ PERMISSIONS: Final[dict[str, dict[Route, frozenset[Role]]]] = {
         ("GET", "/v1/attachments/{sha256}"): CASE_READERS,
         ("GET", "/v1/customers/{customer_id}"): CASE_READERS,
         ("PATCH", "/v1/customers/{customer_id}/contacts"): STAFF,
+        # Erasure destroys what no one can restore: not an agent's call alone.
+        ("POST", "/v1/customers/{customer_id}/erasure"): MANAGERS,
     },
     "triage": {
         ("GET", "/v1/cases/{case_id}/triage"): CASE_READERS,

@@ -14,6 +14,7 @@ from uuid import UUID
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, JsonValue, ValidationError
 
 from casetrail.contracts.envelope import Envelope
+from casetrail.contracts.personal import sealed_max_length
 
 
 class ContractError(ValueError):
@@ -122,13 +123,19 @@ class ContactPoint(BaseModel):
     value: str = Field(min_length=1, max_length=320)
 
 
+class RecordedContactPoint(ContactPoint):
+    """A contact point as events carry it: its value sealed (crypto-shredding)."""
+
+    value: str = Field(min_length=1, max_length=sealed_max_length(320))
+
+
 class CaseOpened(EventData):
     TYPE = "casetrail.case.opened.v1"
 
     channel: Channel
     customer_ref: str = Field(min_length=1, max_length=200)
-    subject: str = Field(min_length=1, max_length=500)
-    description: str = Field(min_length=1, max_length=100_000)
+    subject: str = Field(min_length=1, max_length=sealed_max_length(500))
+    description: str = Field(min_length=1, max_length=sealed_max_length(100_000))
     transaction_id: str | None = Field(None, max_length=200)
     transaction_time: AwareDatetime | None = None
     attachments: tuple[AttachmentRef, ...] = ()
@@ -156,8 +163,8 @@ class MessageReceived(EventData):
     provider: str
     provider_message_id: str | None = Field(None, max_length=500)
     customer_id: UUID | None
-    subject: str | None = Field(None, max_length=500)
-    body: str = Field(min_length=1, max_length=100_000)
+    subject: str | None = Field(None, max_length=sealed_max_length(500))
+    body: str = Field(min_length=1, max_length=sealed_max_length(100_000))
     attachments: tuple[AttachmentRef, ...] = ()
     media: tuple[MediaRef, ...] = ()
     received_at: AwareDatetime
@@ -169,12 +176,26 @@ class CustomerContactUpdated(CustomerEventData):
 
     TYPE = "casetrail.customer.contact_updated.v1"
 
-    name: str | None = Field(None, max_length=200)
-    contacts: tuple[ContactPoint, ...]
-    added: tuple[ContactPoint, ...] = ()
-    removed: tuple[ContactPoint, ...] = ()
+    name: str | None = Field(None, max_length=sealed_max_length(200))
+    contacts: tuple[RecordedContactPoint, ...]
+    added: tuple[RecordedContactPoint, ...] = ()
+    removed: tuple[RecordedContactPoint, ...] = ()
     updated_by: str
     updated_at: AwareDatetime
+
+
+class CustomerErased(CustomerEventData):
+    """The customer's personal data was erased: their data keys are destroyed.
+
+    Nothing recorded changes; every sealed field of theirs reads as erased from now on.
+    """
+
+    TYPE = "casetrail.customer.erased.v1"
+
+    key_ids: tuple[str, ...] = Field(description="the destroyed data keys")
+    reason: str = Field(min_length=1, max_length=2000)
+    erased_by: str
+    erased_at: AwareDatetime
 
 
 class CaseTriaged(EventData):
@@ -255,8 +276,8 @@ class WorklogEntryAdded(EventData):
     entry_id: UUID
     at: AwareDatetime
     issue_type: str = Field(min_length=1, max_length=200)
-    action: str = Field(min_length=1, max_length=2000)
-    outcome: str = Field(min_length=1, max_length=2000)
+    action: str = Field(min_length=1, max_length=sealed_max_length(2000))
+    outcome: str = Field(min_length=1, max_length=sealed_max_length(2000))
     author: str
     next_action: str | None = Field(None, max_length=500)
 
@@ -282,7 +303,7 @@ class SatisfactionRecorded(EventData):
 
     survey_id: UUID
     score: int = Field(ge=0, le=10)
-    feedback: str | None = Field(None, max_length=5000)
+    feedback: str | None = Field(None, max_length=sealed_max_length(5000))
     recorded_at: AwareDatetime
 
 
@@ -734,6 +755,7 @@ EVENT_TYPES: dict[str, type[Payload]] = {
         CaseOpened,
         MessageReceived,
         CustomerContactUpdated,
+        CustomerErased,
         CaseTriaged,
         CaseAssigned,
         CaseStatusChanged,

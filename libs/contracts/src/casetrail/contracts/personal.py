@@ -4,10 +4,8 @@ A personal field's value is stored and published sealed: AES-256-GCM under the
 customer's data key, bound to the event type and field it belongs to. Destroying the key
 erases the value everywhere at once (event stores, Kafka, audit, exports) while the sealed
 bytes, and so every hash, proof and signature over them, stay exactly as they were.
-Revealing with the key gone shows the field as erased. Pure: keys in, values out.
-
-Groundwork for issue 6: the keyring that keeps the wrapped keys and the services that seal
-and reveal are not wired to it yet.
+Revealing with the key gone shows the field as erased. Pure: keys in, values out; the
+keys themselves live in the keyring (`casetrail.runtime.keyring`).
 """
 
 from __future__ import annotations
@@ -37,6 +35,8 @@ PERSONAL_FIELDS: Mapping[str, tuple[str, ...]] = {
         "removed[].value",
     ),
     "casetrail.case.satisfaction_recorded.v1": ("feedback",),
+    # What the agent did and found: the customer's story, in the agent's words.
+    "casetrail.case.worklog_entry_added.v1": ("action", "outcome"),
 }
 
 
@@ -57,6 +57,17 @@ class DataKey:
 def new_data_key() -> DataKey:
     # A random id, not one derived from the customer: the id travels with every value.
     return DataKey(os.urandom(8).hex(), AESGCM.generate_key(bit_length=256))
+
+
+def sealed_max_length(plain_max_chars: int) -> int:
+    """The longest sealed form of a text of at most `plain_max_chars` characters.
+
+    Contracts bound their personal fields by this, so a field's plaintext limit (enforced
+    where the text enters) still holds once it is sealed: UTF-8 takes up to 4 bytes a
+    character, GCM adds a nonce and a tag, base64 four characters for every three bytes.
+    """
+    sealed_bytes = NONCE_BYTES + 4 * plain_max_chars + 16
+    return len(SEALED_PREFIX) + 16 + 1 + -(-sealed_bytes * 4 // 3)
 
 
 def _b64(raw: bytes) -> str:
@@ -130,6 +141,19 @@ def _each_field(
         elif isinstance(result.get(path), str):
             result[path] = change(result[path], context)
     return result
+
+
+def key_ids_in(event_type: str, data: dict[str, Any]) -> set[str]:
+    """The data keys the event's sealed fields need."""
+    found: set[str] = set()
+
+    def note(value: Any, _context: str) -> Any:
+        if is_sealed(value):
+            found.add(key_id_of(value))
+        return value
+
+    _each_field(event_type, data, note)
+    return found
 
 
 def seal_personal(event_type: str, data: dict[str, Any], key: DataKey) -> dict[str, Any]:

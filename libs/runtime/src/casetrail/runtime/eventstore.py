@@ -13,12 +13,14 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.application import Application, ProcessingEvent
 from eventsourcing.domain import Aggregate, DomainEventProtocol
-from eventsourcing.persistence import IntegrityError, Tracking
+from eventsourcing.persistence import IntegrityError, Mapper, StoredEvent, Tracking
 from eventsourcing.postgres import PostgresProcessRecorder
 from psycopg.sql import SQL, Composable, Identifier
 
+from casetrail.contracts import personal
 from casetrail.contracts.envelope import Envelope
 from casetrail.contracts.events import Payload
+from casetrail.runtime.keyring import Keyring
 
 Statement = tuple[str | Composable, Sequence[Any] | dict[str, Any]]
 
@@ -114,11 +116,80 @@ def to_envelope(domain_event: DomainEventProtocol[Any], source: str) -> Envelope
     )
 
 
-class ServiceApplication(Application[UUID]):
-    """An Application whose recorder also tracks consumed positions (a process recorder)."""
+def _personal_type(domain_event_class: type[Any]) -> str | None:
+    contract = PUBLISHED.get(domain_event_class)
+    if contract is None or contract.TYPE not in personal.PERSONAL_FIELDS:
+        return None
+    return contract.TYPE
 
-    def __init__(self, database_url: str, pool_size: int = 8, create_tables: bool = True) -> None:
+
+def _with_state(domain_event: Any, state: dict[str, Any]) -> Any:
+    twin = object.__new__(type(domain_event))
+    object.__setattr__(twin, "__dict__", state)
+    return twin
+
+
+class SealingMapper(Mapper[UUID]):
+    """Stores personal fields sealed under their customer's key, and opens them on load.
+
+    So the event store, and everything published from it, holds personal data only in a
+    form that erasing the customer's key makes unreadable; aggregates still see plain
+    values (or `[erased]`), and the relay publishes the stored, sealed form unchanged.
+    """
+
+    def __init__(self, transcoder: Any, keyring: Keyring) -> None:
+        super().__init__(transcoder=transcoder)
+        self.keyring = keyring
+
+    def to_stored_event(self, domain_event: DomainEventProtocol[UUID]) -> StoredEvent:
+        event_type = _personal_type(type(domain_event))
+        if event_type is not None:
+            state = dict(vars(domain_event))
+            key = self.keyring.sealing_key(state.get("case_id"), state.get("customer_id"))
+            domain_event = _with_state(domain_event, personal.seal_personal(event_type, state, key))
+        return super().to_stored_event(domain_event)
+
+    def to_recorded_event(self, stored_event: StoredEvent) -> DomainEventProtocol[UUID]:
+        """The event exactly as stored: personal fields still sealed."""
+        return super().to_domain_event(stored_event)
+
+    def to_domain_event(self, stored_event: StoredEvent) -> DomainEventProtocol[UUID]:
+        domain_event = self.to_recorded_event(stored_event)
+        event_type = _personal_type(type(domain_event))
+        if event_type is None:
+            return domain_event
+        state = dict(vars(domain_event))
+        keys = self.keyring.keys(personal.key_ids_in(event_type, state))
+        return _with_state(domain_event, personal.reveal_personal(event_type, state, keys))
+
+
+class ServiceApplication(Application[UUID]):
+    """An Application whose recorder also tracks consumed positions (a process recorder).
+
+    Given a keyring, personal fields are stored sealed (`SealingMapper`).
+    """
+
+    def __init__(
+        self,
+        database_url: str,
+        pool_size: int = 8,
+        create_tables: bool = True,
+        *,
+        keyring: Keyring | None = None,
+    ) -> None:
+        self.keyring = keyring
         super().__init__(env=postgres_env(database_url, pool_size, create_tables))
+
+    def construct_mapper(self) -> Mapper[UUID]:
+        if self.keyring is None:
+            return super().construct_mapper()
+        return SealingMapper(self.construct_transcoder(), self.keyring)
+
+    def recorded_event(self, stored_event: StoredEvent) -> DomainEventProtocol[UUID]:
+        """A stored event as it was recorded, for publishing: nothing sealed is opened."""
+        if isinstance(self.mapper, SealingMapper):
+            return self.mapper.to_recorded_event(stored_event)
+        return self.mapper.to_domain_event(stored_event)
 
     @property
     def events_table(self) -> str:

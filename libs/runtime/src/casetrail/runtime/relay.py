@@ -98,7 +98,7 @@ class OutboxRelay:
                 continue
             acknowledgements = []
             for notification in notifications:
-                envelope = to_envelope(self.app.mapper.to_domain_event(notification), self.source)
+                envelope = to_envelope(self.app.recorded_event(notification), self.source)
                 if envelope is None:
                     continue
                 acknowledgements.append(

@@ -10,6 +10,7 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from casetrail.runtime.kafka import KafkaConnection, SecurityProtocol
+from casetrail.runtime.keyring import Keyring, load_master_key
 
 
 class ServiceSettings(BaseSettings):
@@ -39,13 +40,19 @@ class ServiceSettings(BaseSettings):
     auth_jwks_url: str | None = Field(None, description="JWKS of the token issuer")
     auth_public_key: str | None = Field(None, description="PEM public key of the issuer")
     auth_shared_secret: SecretStr | None = Field(None, description="dev stack only: HS256")
+    keyring_database_url: str | None = Field(
+        None, description="the keyring's database: each customer's key for personal fields"
+    )
+    keyring_master_key_file: Path | None = Field(
+        None, description="32 random bytes, base64-encoded: wraps every data key"
+    )
     auth_issuer: str = "casetrail-dev"
     auth_audience: str = "casetrail"
     # A failpoint for crash tests: SIGKILL the process right after an event's effects are
     # committed to PostgreSQL and before its Kafka offset is committed.
     failpoint_kill_after_handling: bool = False
 
-    @field_validator("database_url", "schema_database_url")
+    @field_validator("database_url", "schema_database_url", "keyring_database_url")
     @classmethod
     def _postgres_url(cls, value: str | None) -> str | None:
         if value is None:
@@ -74,6 +81,24 @@ class ServiceSettings(BaseSettings):
         ):
             raise ValueError("SASL needs kafka_sasl_username and kafka_sasl_password")
         return self
+
+    @model_validator(mode="after")
+    def _whole_keyring(self) -> ServiceSettings:
+        if (self.keyring_database_url is None) != (self.keyring_master_key_file is None):
+            raise ValueError("configure both keyring_database_url and keyring_master_key_file")
+        if self.keyring_master_key_file is not None:
+            load_master_key(self.keyring_master_key_file)
+        return self
+
+    def keyring(self) -> Keyring:
+        """The keyring, for services that seal or read personal data; refuses to start
+        without one rather than store personal data in the clear."""
+        if self.keyring_database_url is None or self.keyring_master_key_file is None:
+            raise ValueError(
+                f"{self.service_name} handles personal data: configure keyring_database_url "
+                "and keyring_master_key_file"
+            )
+        return Keyring(self.keyring_database_url, load_master_key(self.keyring_master_key_file))
 
     @property
     def kafka(self) -> KafkaConnection:

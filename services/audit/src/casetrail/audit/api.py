@@ -3,7 +3,9 @@ changed between two, evidence bundles, and the signed log they all lead to."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+from collections.abc import Sequence
 from contextlib import aclosing
 from datetime import UTC, datetime
 from typing import Any
@@ -40,6 +42,7 @@ from casetrail.contracts.envelope import Envelope
 from casetrail.evidence.bundle import BundleRecord, build_bundle
 from casetrail.evidence.merkle import MerkleLog
 from casetrail.evidence.tree_head import TreeHead, public_key_pem
+from casetrail.runtime.keyring import Keyring
 from casetrail.runtime.service import DomainError, NotFound, NotReady, components_of
 
 router = APIRouter(prefix="/v1", tags=["audit"])
@@ -57,6 +60,16 @@ class InvalidPeriod(DomainError):
 
 def mirror_of(request: Request) -> LogMirror:
     return request.app.state.log  # type: ignore[no-any-return]
+
+
+async def revealed(request: Request, envelopes: Sequence[Envelope]) -> list[Envelope]:
+    """The events as a reader sees them: personal fields opened, or `[erased]`.
+
+    Only what is shown is opened; hashes, proofs and state hashes are always taken over
+    the events as recorded, so they hold before and after an erasure.
+    """
+    keyring: Keyring = request.app.state.keyring
+    return await asyncio.to_thread(keyring.reveal, envelopes)
 
 
 class TreeHeadView(BaseModel):
@@ -82,7 +95,11 @@ class HistoryRecord(BaseModel):
     leaf_index: int | None
     leaf_hash: str | None
     inclusion_proof: list[str] | None
-    event: dict[str, Any]
+    event: dict[str, Any] = Field(description="the event as recorded, personal fields sealed")
+    data: dict[str, Any] = Field(
+        description="its data as you may read it: personal fields "
+        "opened, or '[erased]' once the customer was erased"
+    )
 
 
 class History(BaseModel):
@@ -126,6 +143,7 @@ async def read_history(
     if not rows and after == 0:
         raise NotFound("audit has recorded nothing for this case", case_id=str(case_id))
     page = rows[:limit]
+    shown = await revealed(request, [Envelope.model_validate_json(r.envelope) for r in page])
     return History(
         case_id=case_id,
         tree_head=TreeHeadView.of(head) if head else None,
@@ -142,8 +160,9 @@ async def read_history(
                 leaf_hash=bytes(r.leaf_hash).hex() if r.leaf_hash is not None else None,
                 inclusion_proof=_proof(mirror, r.leaf_index, head),
                 event=json.loads(r.envelope),
+                data=readable.data,
             )
-            for r in page
+            for r, readable in zip(page, shown, strict=True)
         ],
         next_after=page[-1].case_seq if len(rows) > limit else None,
     )
@@ -173,13 +192,13 @@ async def read_state(
 ) -> Any:
     instant = as_of or datetime.now(UTC)
     events = as_it_stood(await _envelopes(request, case_id), instant)
-    state = fold(events)
+    shown = fold(await revealed(request, events))
     return CaseAsOf(
         case_id=case_id,
         as_of=instant,
         events_folded=len(events),
-        state=state.to_json_dict() if state else None,
-        state_hash=state_hash(state),
+        state=shown.to_json_dict() if shown else None,
+        state_hash=state_hash(fold(events)),
     )
 
 
@@ -218,16 +237,19 @@ async def read_diff(
         raise InvalidPeriod("'from' is after 'to'", since=since.isoformat(), to=until.isoformat())
     history = await _envelopes(request, case_id)
     before, after = as_it_stood(history, since), as_it_stood(history, until)
-    old, new = fold(before), fold(after)
+    # Every event before `from` is also before `to`: one opening serves both folds.
+    readable = {e.id: e for e in await revealed(request, after)}
+    shown_before = fold([readable[e.id] for e in before])
+    shown_after = fold([readable[e.id] for e in after])
     return CaseDiff(
         case_id=case_id,
         from_=since,
         to=until,
-        from_state_hash=state_hash(old),
-        to_state_hash=state_hash(new),
+        from_state_hash=state_hash(fold(before)),
+        to_state_hash=state_hash(fold(after)),
         changes=[
             ChangeView(path=c.path, before=c.before, after=c.after)
-            for c in changes_between(old, new)
+            for c in changes_between(shown_before, shown_after)
         ],
         events=[
             EventSummary(event_id=e.id, type=e.type, time=e.time)
@@ -312,7 +334,7 @@ async def export(case_id: UUID, request: Request) -> Response:
             for r in rows
         ],
         head,
-        render_timeline(case_id, envelopes, exported_at),
+        render_timeline(case_id, await revealed(request, envelopes), exported_at),
         mirror.signing_key,
         exported_at,
         retention_of(envelopes, policy).to_json_dict(),

@@ -35,4 +35,5 @@ def create_app(settings: AuditSettings | None = None) -> FastAPI:
     app = service.build_app(router)
     app.state.policy = policy
     app.state.log = mirror
+    app.state.keyring = settings.keyring()
     return app

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
@@ -519,6 +520,13 @@ class CustomerProfile(BaseModel):
     name: str | None
     contacts: list[ContactPoint]
     cases: list[CustomerCase]
+    erased_at: datetime | None = Field(None, description="when their personal data was erased")
+
+
+class ErasureRequest(StrictRequest):
+    reason: str = Field(
+        min_length=1, max_length=2000, description="the request and its ground, e.g. GDPR 17"
+    )
 
 
 class ContactChange(StrictRequest):
@@ -539,6 +547,7 @@ async def read_customer(customer_id: UUID, request: Request) -> Any:
         name=customer.name,
         contacts=[ContactPoint.model_validate(p) for p in customer.contacts],
         cases=await _cases_of(request, customer_id),
+        erased_at=customer.erased_at,
     )
 
 
@@ -567,19 +576,46 @@ async def _cases_of(request: Request, customer_id: UUID) -> list[CustomerCase]:
 )
 async def change_customer_contacts(customer_id: UUID, body: ContactChange, request: Request) -> Any:
     """Adds or removes contact points (recorded as `CustomerContactUpdated`)."""
-    service_of(request).require_ready()
-    store = application_of(request, IntakeApplication)
-    customer = await run_in_threadpool(
-        lambda: store.update_customer(
+    return await _changed_customer(
+        request,
+        customer_id,
+        lambda store: store.update_customer(
             customer_id,
             add=[Contact.normalised(p.kind, p.value) for p in body.add],
             remove=[Contact.normalised(p.kind, p.value) for p in body.remove],
             name=body.name,
             updated_by=principal_name(request),
             now=datetime.now(UTC),
-        )
+        ),
     )
-    if customer is None:
+
+
+@router.post("/customers/{customer_id}/erasure", response_model=CustomerProfile, tags=["customers"])
+async def erase_customer(customer_id: UUID, body: ErasureRequest, request: Request) -> Any:
+    """Erases the customer's personal data by destroying their data key (crypto-shredding).
+
+    Every case still replays and every hash, proof and signature still verifies; the
+    customer's names, contact details and narratives read as `[erased]` everywhere.
+    Recorded as `CustomerErased`; asking again changes nothing.
+    """
+    return await _changed_customer(
+        request,
+        customer_id,
+        lambda store: store.erase_customer(
+            customer_id,
+            reason=body.reason,
+            erased_by=principal_name(request),
+            now=datetime.now(UTC),
+        ),
+    )
+
+
+async def _changed_customer(
+    request: Request, customer_id: UUID, change: Callable[[IntakeApplication], object | None]
+) -> Any:
+    """Changes the customer's record in a worker thread; answers the record as it now is."""
+    service_of(request).require_ready()
+    if await run_in_threadpool(change, application_of(request, IntakeApplication)) is None:
         raise NotFound("no such customer", customer_id=str(customer_id))
     return await read_customer(customer_id, request)
 

@@ -18,7 +18,9 @@ from casetrail.runtime.service import Service
 def create_app(settings: IntakeSettings | None = None) -> FastAPI:
     settings = settings or IntakeSettings()
     policy = load_policy(settings.policy_file)
-    application = partial(IntakeApplication, attachment_dir=settings.attachment_dir)
+    application = partial(
+        IntakeApplication, attachment_dir=settings.attachment_dir, keyring=settings.keyring()
+    )
     service = Service(
         settings,
         title="Casetrail intake",

@@ -15,6 +15,7 @@ from casetrail.contracts.envelope import fingerprint
 from casetrail.intake.inbound import Contact, InboundMessage
 from casetrail.intake.policy import IntakePolicy
 from casetrail.runtime.eventstore import event_id, publish
+from casetrail.runtime.service import DomainError
 
 # Crockford's base32: no I, L, O or U, so a reference read out over the phone survives.
 REFERENCE_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
@@ -41,10 +42,6 @@ def message_key(message: InboundMessage, idempotency_key: str | None) -> str | N
 
 def message_id_for(key: str | None) -> UUID:
     return stable_id("message", key) if key else uuid4()
-
-
-def customer_id_for(contact: Contact) -> UUID:
-    return stable_id("customer", f"{contact.kind}:{contact.value}")
 
 
 def case_reference(case_id: UUID, prefix: str) -> str:
@@ -205,6 +202,7 @@ class Customer(Aggregate):
         self.customer_id = customer_id
         self.name: str | None = None
         self.contacts: list[dict[str, str]] = []
+        self.erased_at: datetime | None = None
 
     @event("ContactUpdated")
     def update_contacts(
@@ -223,8 +221,32 @@ class Customer(Aggregate):
         self.name = name
         self.contacts = contacts
 
+    @event("Erased")
+    def erase(
+        self,
+        *,
+        customer_id: UUID,
+        key_ids: list[str],
+        reason: str,
+        erased_by: str,
+        erased_at: datetime,
+        correlation_id: UUID,
+        causation_id: UUID | None,
+    ) -> None:
+        self.name = None
+        self.contacts = []
+        self.erased_at = erased_at
+
 
 publish(Customer.ContactUpdated, contract.CustomerContactUpdated)
+publish(Customer.Erased, contract.CustomerErased)
+
+
+class CustomerAlreadyErased(DomainError):
+    """An erased customer's record takes no new personal data."""
+
+    status_code = 410
+    code = "customer_erased"
 
 
 def as_point(contact: Contact) -> dict[str, str]:
@@ -235,7 +257,8 @@ def register_customer(
     contacts: list[Contact], name: str | None, updated_by: str, now: datetime
 ) -> Customer:
     """A new customer's record; its first published event lists every contact point."""
-    customer = Customer(customer_id=customer_id_for(contacts[0]))
+    # Random, not derived from a contact: once erased, a returning customer is a new one.
+    customer = Customer(customer_id=uuid4())
     change_contacts(customer, add=contacts, name=name, updated_by=updated_by, now=now)
     return customer
 
@@ -250,6 +273,8 @@ def change_contacts(
     now: datetime,
 ) -> bool:
     """Adds and removes contact points; records an event only if something changed."""
+    if customer.erased_at is not None:
+        raise CustomerAlreadyErased(f"customer {customer.id} was erased")
     current = [dict(p) for p in customer.contacts]
     removed = [as_point(c) for c in remove if as_point(c) in current]
     kept = [p for p in current if p not in removed]
@@ -265,6 +290,24 @@ def change_contacts(
         removed=removed,
         updated_by=updated_by,
         updated_at=now,
+        correlation_id=event_id(Customer.__name__, customer.id, 1),
+        causation_id=None,
+    )
+    return True
+
+
+def record_erasure(
+    customer: Customer, *, key_ids: tuple[str, ...], reason: str, erased_by: str, now: datetime
+) -> bool:
+    """Records that the customer's keys are destroyed; False if that was recorded before."""
+    if customer.erased_at is not None:
+        return False
+    customer.erase(
+        customer_id=customer.id,
+        key_ids=list(key_ids),
+        reason=reason,
+        erased_by=erased_by,
+        erased_at=now,
         correlation_id=event_id(Customer.__name__, customer.id, 1),
         causation_id=None,
     )

@@ -45,6 +45,7 @@ from casetrail.intake.domain import (
     message_id_for,
     message_key,
     open_case,
+    record_erasure,
     references_in,
     register_customer,
     route,
@@ -53,6 +54,7 @@ from casetrail.intake.domain import (
 from casetrail.intake.inbound import Contact, InboundAttachment, InboundMessage
 from casetrail.intake.policy import IntakePolicy
 from casetrail.runtime.eventstore import ServiceApplication, Statement
+from casetrail.runtime.keyring import Keyring, customer_owner
 from casetrail.runtime.service import DomainError
 
 tables = MetaData()
@@ -169,8 +171,9 @@ class IntakeApplication(ServiceApplication):
         create_tables: bool = True,
         *,
         attachment_dir: Path | None = None,
+        keyring: Keyring | None = None,
     ) -> None:
-        super().__init__(database_url, pool_size, create_tables)
+        super().__init__(database_url, pool_size, create_tables, keyring=keyring)
         self.attachment_dir = attachment_dir
 
     # -- attachments -----------------------------------------------------------------------
@@ -551,6 +554,40 @@ class IntakeApplication(ServiceApplication):
             ]
             try:
                 self.save_tracked(customer, statements=statements)
+            except IntegrityError:
+                continue
+            return customer
+        raise StillContended("the customer's record is changing; retry")
+
+    def erase_customer(
+        self, customer_id: UUID, *, reason: str, erased_by: str, now: datetime
+    ) -> Customer | None:
+        """Destroys the customer's data key, then records the erasure and forgets their
+        contact points, so no message finds them again.
+
+        The key goes first: an erasure recorded with its key still alive would be a lie.
+        A failure in between leaves the key destroyed; repeating the request records it.
+        """
+        keyring = self.keyring
+        assert keyring is not None, "intake seals personal data: it has a keyring"
+        for _ in range(10):
+            customer = self.customer(customer_id)
+            if customer is None or customer.erased_at is not None:
+                return customer
+            erasure = keyring.destroy(customer_owner(customer_id), by=erased_by, reason=reason)
+            record_erasure(
+                customer,
+                key_ids=erasure.key_ids if erasure else (),
+                reason=reason,
+                erased_by=erased_by,
+                now=now,
+            )
+            forget: Statement = (
+                "DELETE FROM intake_contacts WHERE customer_id = %s",
+                (customer_id,),
+            )
+            try:
+                self.save_tracked(customer, statements=[forget])
             except IntegrityError:
                 continue
             return customer

@@ -1,5 +1,7 @@
 """Wiring: triage's FastAPI app, its consumer of intake events and its outbox relay."""
 
+from functools import partial
+
 from fastapi import FastAPI
 
 from casetrail.contracts.topics import INTAKE_EVENTS, SLA_EVENTS, TRIAGE_EVENTS
@@ -18,7 +20,7 @@ def create_app(settings: TriageSettings | None = None) -> FastAPI:
     service = Service(
         settings,
         title="Casetrail triage",
-        application=TriageApplication,
+        application=partial(TriageApplication, keyring=settings.keyring()),
         publishes_to=TRIAGE_EVENTS,
         tables=tables,
         loops=(shift_watch(settings.shift_check_seconds),),

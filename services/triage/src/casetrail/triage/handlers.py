@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
-from casetrail.contracts.events import CaseOpened, CaseType, EscalationRequested
+from casetrail.contracts.events import CaseOpened, CaseType, EscalationRequested, read_data
 from casetrail.runtime.consumer import Delivery, Effects
 from casetrail.runtime.service import BackgroundLoop, Components, periodically
 from casetrail.triage import casework
@@ -14,6 +14,16 @@ from casetrail.triage.assignment import assign, end_of_shift_report
 from casetrail.triage.domain import triage
 from casetrail.triage.policy import TriagePolicy
 from casetrail.triage.store import TriageApplication, read_model_rows
+
+
+def _opened(app: TriageApplication, delivery: Delivery) -> CaseOpened:
+    """The new case with the customer's words opened, for classifying; nothing keeps them."""
+    if app.keyring is None:
+        opened = delivery.data
+    else:
+        opened = read_data(app.keyring.reveal([delivery.envelope])[0])
+    assert isinstance(opened, CaseOpened)
+    return opened
 
 
 def on_case_opened(
@@ -24,7 +34,7 @@ def on_case_opened(
     if app.triage_of(delivery.data.case_id) is not None:
         return Effects()  # republished by intake's outbox: already triaged
     envelope = delivery.envelope
-    case = triage(delivery.data, policy, envelope.correlationid, envelope.id)
+    case = triage(_opened(app, delivery), policy, envelope.correlationid, envelope.id)
     agents, loads = app.workforce()
     decision = assign(
         policy.assignment,
