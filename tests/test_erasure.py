@@ -15,7 +15,14 @@ import httpx
 import psycopg
 import pytest
 from aiokafka import AIOKafkaConsumer
-from test_audit_evidence import CASETRAIL, as_auditor, audit, has_types, public_key_file
+from test_audit_evidence import (
+    CASETRAIL,
+    add_worklog,
+    as_auditor,
+    audit,
+    has_types,
+    public_key_file,
+)
 
 from casetrail.contracts import personal
 from casetrail.contracts.topics import INTAKE_EVENTS
@@ -23,12 +30,18 @@ from casetrail.contracts.topics import INTAKE_EVENTS
 pytestmark = pytest.mark.e2e
 
 OPENED = "casetrail.case.opened.v1"
+WORKLOG = "casetrail.case.worklog_entry_added.v1"
 
 
-def send_sms(stack: Any, phone: str, name: str, body: str) -> dict[str, Any]:
+def phone_call(stack: Any, phone: str, name: str, body: str) -> dict[str, Any]:
+    """A call logged by the IVR adapter: the caller's number is also among its own facts."""
     response = httpx.post(
-        f"{stack.service_url('intake')}/v1/channels/sms/messages",
-        json={"customer": {"phone": phone, "name": name}, "body": body},
+        f"{stack.service_url('intake')}/v1/channels/phone/messages",
+        json={
+            "customer": {"phone": phone, "name": name},
+            "body": body,
+            "source": {"callback_consent": True, "callback_number": phone},
+        },
         headers=stack.auth_headers("channel"),
     )
     assert response.status_code in (200, 201, 202), response.text
@@ -109,24 +122,35 @@ def test_personal_data_is_sealed_and_erasure_keeps_every_proof(stack, wait_for, 
     phone = f"+1415555{uuid.uuid4().int % 10_000:04d}"
     name = f"Ann Erasable {uuid.uuid4().hex[:6]}"
     words = f"My payment failed twice, call me back {uuid.uuid4().hex[:8]}"
-    case_id = send_sms(stack, phone, name, words)["case_id"]
+    case_id = phone_call(stack, phone, name, words)["case_id"]
     customer_id = customer_of(stack, case_id)
-    found = wait_for(lambda: has_types(stack, case_id, "casetrail.case.assigned.v1"), timeout=60)
+    wait_for(lambda: has_types(stack, case_id, "casetrail.case.assigned.v1"), timeout=60)
+    notes = f"Promised a refund to {name}"
+    add_worklog(stack, case_id, notes)
+    found = wait_for(lambda: has_types(stack, case_id, WORKLOG), timeout=60)
 
-    # Stored and sent sealed: intake's event store, Kafka and audit's records.
+    # Stored and sent sealed: intake's and triage's event stores, Kafka and audit's records.
     for secret in (phone, name, words):
         assert stored_states_containing(stack, "casetrail_intake", secret) == 0, secret
+    assert stored_states_containing(stack, "casetrail_triage", notes) == 0
     published = asyncio.run(published_values(stack, case_id))
-    assert published and not any(s.encode() in v for v in published for s in (name, words))
-    opening = next(r for r in found["records"] if r["type"] == OPENED)
-    assert personal.is_sealed(opening["event"]["data"]["description"])
-    # ... and opened for whoever may read it: triage classified the words it could read.
+    assert published and not any(s.encode() in v for v in published for s in (phone, name, words))
+    recorded = {r["type"]: r for r in found["records"]}
+    opening = recorded[OPENED]
+    assert all(personal.is_sealed(opening["event"]["data"][f]) for f in ("description", "subject"))
+    assert personal.is_sealed(opening["event"]["data"]["source"]["callback_number"])
+    assert opening["event"]["data"]["source"]["callback_consent"] is True  # facts stay readable
+    assert personal.is_sealed(recorded[WORKLOG]["event"]["data"]["outcome"])
+    # ... and opened for whoever may read them: triage classified the words it could read.
     assert opening["data"]["description"] == words
+    assert opening["data"]["source"]["callback_number"] == phone
+    assert recorded[WORKLOG]["data"]["outcome"] == notes
     assert get(stack, "triage", f"/v1/cases/{case_id}/triage", "agent")["severity"] == "S1"
     profile = get(stack, "intake", f"/v1/customers/{customer_id}", "agent")
     assert profile["name"] == name and {"kind": "phone", "value": phone} in profile["contacts"]
     before = get(stack, "audit", f"/v1/cases/{case_id}/state")
     assert before["state"]["subject"] == words[:120]
+    assert before["state"]["worklog"][0]["outcome"] == notes
     timeline_before = export(stack, case_id, tmp_path / "before.zip")
     assert words in timeline_before
 
@@ -152,8 +176,12 @@ def test_personal_data_is_sealed_and_erasure_keeps_every_proof(stack, wait_for, 
     assert opening_after["hash"] == opening["hash"]
     assert opening_after["data"]["description"] == personal.ERASED
     assert opening_after["data"]["subject"] == personal.ERASED
+    assert opening_after["data"]["source"]["callback_number"] == personal.ERASED
+    worklog_after = next(r for r in after["records"] if r["type"] == WORKLOG)
+    assert worklog_after["data"]["outcome"] == personal.ERASED
     state_now = get(stack, "audit", f"/v1/cases/{case_id}/state?as_of={before['as_of']}")
     assert state_now["state"]["subject"] == personal.ERASED
+    assert state_now["state"]["worklog"][0]["outcome"] == personal.ERASED
     assert state_now["state_hash"] == before["state_hash"]
     assert state_now["state"]["status"] == before["state"]["status"]
 
@@ -161,13 +189,14 @@ def test_personal_data_is_sealed_and_erasure_keeps_every_proof(stack, wait_for, 
     assert get(stack, "audit", f"/v1/cases/{case_id}/verify")["valid"] is True
     assert get(stack, "audit", "/v1/log/verify")["valid"] is True
     timeline_after = export(stack, case_id, tmp_path / "after.zip")
-    assert words not in timeline_after and personal.ERASED in timeline_after
+    assert personal.ERASED in timeline_after
+    assert not any(secret in timeline_after for secret in (phone, name, words, notes))
     old, new = (zipfile.ZipFile(tmp_path / name) for name in ("before.zip", "after.zip"))
     with old, new:
         assert old.read("events.jsonl") == new.read("events.jsonl")
 
     # The erased customer is forgotten: the same phone later is a new customer.
-    returning = send_sms(stack, phone, "Ann", "Hello again")
+    returning = phone_call(stack, phone, "Ann", "Hello again")
     assert returning["case_id"] != case_id and returning["status"] == "opened"
     assert customer_of(stack, returning["case_id"]) != customer_id
     wait_for(lambda: has_types(stack, returning["case_id"], OPENED), timeout=60)

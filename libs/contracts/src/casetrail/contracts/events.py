@@ -133,7 +133,7 @@ class CaseOpened(EventData):
     TYPE = "casetrail.case.opened.v1"
 
     channel: Channel
-    customer_ref: str = Field(min_length=1, max_length=200)
+    customer_ref: str = Field(min_length=1, max_length=sealed_max_length(200))
     subject: str = Field(min_length=1, max_length=sealed_max_length(500))
     description: str = Field(min_length=1, max_length=sealed_max_length(100_000))
     transaction_id: str | None = Field(None, max_length=200)

@@ -21,12 +21,23 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 SEALED_PREFIX = "pii:v1:"
 ERASED = "[erased]"
+UNREADABLE = "[unreadable]"
 NONCE_BYTES = 12
 KEY_BYTES = 32
 
-# Which fields of which events hold personal data; `[]` walks a list of objects.
+# Which fields of which events hold personal data; `[]` walks a list of objects, and a
+# dot names one entry of an object (a channel's own facts: the rest stay readable, since
+# the SLA timer and triage decide by them).
 PERSONAL_FIELDS: Mapping[str, tuple[str, ...]] = {
-    "casetrail.case.opened.v1": ("subject", "description"),
+    "casetrail.case.opened.v1": (
+        "subject",
+        "description",
+        "customer_ref",
+        "source.from",
+        "source.callback_number",
+        "source.post_url",
+        "source.zip_code",
+    ),
     "casetrail.case.message_received.v1": ("subject", "body"),
     "casetrail.customer.contact_updated.v1": (
         "name",
@@ -128,7 +139,12 @@ def _each_field(
     result = dict(data)
     for path in PERSONAL_FIELDS.get(event_type, ()):
         context = f"{event_type}/{path}"
-        if "[]." in path:
+        if "." in path and "[]." not in path:
+            field, entry = path.split(".", 1)
+            facts = result.get(field)
+            if isinstance(facts, dict) and isinstance(facts.get(entry), str):
+                result[field] = {**facts, entry: change(facts[entry], context)}
+        elif "[]." in path:
             field, inner = path.split("[].", 1)
             items = result.get(field)
             if isinstance(items, list):
@@ -157,7 +173,9 @@ def key_ids_in(event_type: str, data: dict[str, Any]) -> set[str]:
 
 
 def seal_personal(event_type: str, data: dict[str, Any], key: DataKey) -> dict[str, Any]:
-    return _each_field(event_type, data, lambda v, c: v if is_sealed(v) else seal(v, key, c))
+    """Every personal field sealed, whatever it holds: text that merely looks sealed (a
+    customer may write anything) is sealed like the rest."""
+    return _each_field(event_type, data, lambda v, c: seal(v, key, c))
 
 
 def reveal_personal(
@@ -169,6 +187,12 @@ def reveal_personal(
         if not is_sealed(value):
             return value
         key = keys.get(key_id_of(value))
-        return unseal(value, key, context) if key is not None else ERASED
+        if key is None:
+            return ERASED
+        try:
+            return unseal(value, key, context)
+        except SealError:
+            # Recorded before sealing began, or altered: one field fails, not the case.
+            return UNREADABLE
 
     return _each_field(event_type, data, reveal)

@@ -185,6 +185,11 @@ class ServiceApplication(Application[UUID]):
             return super().construct_mapper()
         return SealingMapper(self.construct_transcoder(), self.keyring)
 
+    def close(self) -> None:
+        super().close()
+        if self.keyring is not None:
+            self.keyring.close()  # reopened on its next use, should anyone still need it
+
     def recorded_event(self, stored_event: StoredEvent) -> DomainEventProtocol[UUID]:
         """A stored event as it was recorded, for publishing: nothing sealed is opened."""
         if isinstance(self.mapper, SealingMapper):

@@ -7,9 +7,9 @@ destroys the wrapped key: every sealed value, wherever it was copied (event stor
 Kafka, audit, exports), then reads as erased. A destroyed key stays destroyed: the
 database itself refuses to bring one back or to forget that it existed.
 
-A case whose customer is unknown gets a key of its own. Every case is bound to the key
-its opening was sealed with, so services that only know the case (triage recording a
-survey answer) seal under the same key.
+Data about a known customer is sealed under the customer's key; data of a case whose
+customer is unknown under a key of the case's own. Erasing a customer destroys their key
+and the keys of all their cases.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from __future__ import annotations
 import base64
 import os
 import threading
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -41,10 +42,6 @@ CREATE TABLE IF NOT EXISTS keyring_keys (
     destroyed_at timestamptz,
     destroyed_by text,
     destroy_reason text
-);
-CREATE TABLE IF NOT EXISTS keyring_case_keys (
-    case_id uuid PRIMARY KEY,
-    key_id text NOT NULL REFERENCES keyring_keys (key_id)
 );
 CREATE OR REPLACE FUNCTION keyring_keys_only_destroyed() RETURNS trigger AS $$
 BEGIN
@@ -71,10 +68,10 @@ CREATE TRIGGER keyring_keys_never_truncated BEFORE TRUNCATE ON keyring_keys
 
 # What each kind of keyring user may do: mint keys, only read them, or also destroy them.
 GRANTS = {
-    "reader": "GRANT SELECT ON keyring_keys, keyring_case_keys TO {role}",
-    "minter": "GRANT SELECT, INSERT ON keyring_keys, keyring_case_keys TO {role}",
-    "eraser": "GRANT SELECT, INSERT, UPDATE ON keyring_keys TO {role}; "
-    "GRANT SELECT, INSERT ON keyring_case_keys TO {role}",
+    "reader": "GRANT SELECT ON keyring_keys TO {role}",
+    "minter": "GRANT SELECT, INSERT ON keyring_keys TO {role}",
+    "eraser": "GRANT SELECT, INSERT, UPDATE (wrapped, destroyed_at, destroyed_by, "
+    "destroy_reason) ON keyring_keys TO {role}",
 }
 
 
@@ -84,6 +81,10 @@ class KeyringError(RuntimeError):
 
 class KeyDestroyed(KeyringError):
     """New personal data for an owner whose key was destroyed: it cannot be sealed."""
+
+    def __init__(self, owner: str) -> None:
+        super().__init__(f"the data key of {owner} was destroyed: its personal data is erased")
+        self.owner = owner
 
 
 def customer_owner(customer_id: UUID) -> str:
@@ -112,20 +113,34 @@ def load_master_key(path: Path) -> bytes:
 
 @dataclass(frozen=True)
 class Erasure:
-    owner: str
     key_ids: tuple[str, ...]
-    destroyed_at: datetime
+    destroyed_at: datetime | None
+    destroyed_by: str | None
+    reason: str | None
 
 
 class Keyring:
-    """Data keys by owner, minted on first use; synchronous, for the event store's threads."""
+    """Data keys by owner, minted on first use; synchronous, for the event store's threads.
 
-    def __init__(self, database_url: str, master_key: bytes, pool_size: int = 4) -> None:
+    Loading an aggregate opens its events one by one, so a key just read is kept for
+    `cache_seconds`: a key destroyed elsewhere stops opening anything within that time,
+    and at once in the process that destroyed it.
+    """
+
+    def __init__(
+        self,
+        database_url: str,
+        master_key: bytes,
+        pool_size: int = 4,
+        cache_seconds: float = 1.0,
+    ) -> None:
         self.database_url = database_url
         self.master_key = master_key
         self.pool_size = pool_size
+        self.cache_seconds = cache_seconds
         self._pool: ConnectionPool[Any] | None = None
         self._lock = threading.Lock()
+        self._cached: dict[str, tuple[DataKey, float]] = {}
 
     @classmethod
     def install(cls, owner_url: str, roles: dict[str, str]) -> None:
@@ -181,48 +196,41 @@ class Keyring:
         return row
 
     def sealing_key(self, case_id: UUID | None, customer_id: UUID | None) -> DataKey:
-        """The key to seal a case's or customer's personal data under.
-
-        The customer's key when the customer is known, else the key the case was opened
-        under, else a key of the case's own; the case is bound to the first one chosen.
-        """
+        """The key to seal personal data under: the customer's when the customer is known,
+        else the case's own. Minted on first use; a destroyed one is never replaced."""
+        if customer_id is not None:
+            owner = customer_owner(customer_id)
+        else:
+            assert case_id is not None, "personal data belongs to a case or a customer"
+            owner = case_owner(case_id)
         with self._connection() as conn, conn.transaction(), conn.cursor() as cursor:
-            if customer_id is not None:
-                row = self._mint(cursor, customer_owner(customer_id))
-            else:
-                assert case_id is not None, "personal data belongs to a case or a customer"
-                cursor.execute(
-                    "SELECT k.key_id, k.wrapped FROM keyring_case_keys c "
-                    "JOIN keyring_keys k USING (key_id) WHERE c.case_id = %s",
-                    (case_id,),
-                )
-                bound = cursor.fetchone()
-                # A case bound to an erased customer's key takes one of its own for new words.
-                row = (
-                    bound if bound and bound["wrapped"] else self._mint(cursor, case_owner(case_id))
-                )
-            if case_id is not None:
-                cursor.execute(
-                    "INSERT INTO keyring_case_keys (case_id, key_id) VALUES (%s, %s) "
-                    "ON CONFLICT (case_id) DO NOTHING",
-                    (case_id, row["key_id"]),
-                )
+            row = self._mint(cursor, owner)
         key = self._live(row)
         if key is None:
-            raise KeyDestroyed(f"the key of {customer_id or case_id} was destroyed")
+            raise KeyDestroyed(owner)
         return key
 
     def keys(self, key_ids: Iterable[str]) -> dict[str, DataKey]:
         """The live keys among `key_ids`; a destroyed or unknown one is simply absent."""
-        wanted = sorted(set(key_ids))
+        now = time.monotonic()
+        found = {}
+        for key_id in set(key_ids):
+            cached = self._cached.get(key_id)
+            if cached is not None and now - cached[1] < self.cache_seconds:
+                found[key_id] = cached[0]
+        wanted = sorted(set(key_ids) - set(found))
         if not wanted:
-            return {}
+            return found
         with self._connection() as conn, conn.cursor() as cursor:
             cursor.execute(
                 "SELECT key_id, wrapped FROM keyring_keys WHERE key_id = ANY(%s)", (wanted,)
             )
             rows = cursor.fetchall()
-        return {key.key_id: key for key in map(self._live, rows) if key is not None}
+        for key in map(self._live, rows):
+            if key is not None:
+                found[key.key_id] = key
+                self._cached[key.key_id] = (key, now)
+        return found
 
     def reveal(self, envelopes: Sequence[Envelope]) -> list[Envelope]:
         """The envelopes with their personal fields opened, or `[erased]` where the key is
@@ -236,18 +244,27 @@ class Keyring:
             for e, ids in zip(envelopes, needed, strict=True)
         ]
 
-    def destroy(self, owner: str, *, by: str, reason: str) -> Erasure | None:
-        """Destroys the owner's key; repeating it changes nothing. None: no key was minted."""
+    def destroy(self, owners: Sequence[str], *, by: str, reason: str) -> Erasure:
+        """Destroys the owners' keys at once; repeating it changes nothing. The erasure
+        names every key destroyed, and who first destroyed them and why."""
+        self._cached.clear()
         with self._connection() as conn, conn.transaction(), conn.cursor() as cursor:
             cursor.execute(
                 "UPDATE keyring_keys SET wrapped = NULL, destroyed_at = now(), "
-                "destroyed_by = %s, destroy_reason = %s WHERE owner = %s AND wrapped IS NOT NULL",
-                (by, reason, owner),
+                "destroyed_by = %s, destroy_reason = %s "
+                "WHERE owner = ANY(%s) AND wrapped IS NOT NULL",
+                (by, reason, list(owners)),
             )
             cursor.execute(
-                "SELECT key_id, destroyed_at FROM keyring_keys WHERE owner = %s", (owner,)
+                "SELECT key_id, destroyed_at, destroyed_by, destroy_reason FROM keyring_keys "
+                "WHERE owner = ANY(%s) ORDER BY destroyed_at, key_id",
+                (list(owners),),
             )
-            row = cursor.fetchone()
-        if row is None:
-            return None
-        return Erasure(owner, (row["key_id"],), row["destroyed_at"])
+            rows = cursor.fetchall()
+        first = rows[0] if rows else {}
+        return Erasure(
+            tuple(row["key_id"] for row in rows),
+            first.get("destroyed_at"),
+            first.get("destroyed_by"),
+            first.get("destroy_reason"),
+        )

@@ -28,6 +28,7 @@ from casetrail.runtime.consumer import Handler, TrackedConsumer, positions_metad
 from casetrail.runtime.eventstore import ServiceApplication
 from casetrail.runtime.faults import is_bad_data, is_transient
 from casetrail.runtime.kafka import build_producer, kafka_reachable
+from casetrail.runtime.keyring import KeyDestroyed
 from casetrail.runtime.limits import BodySizeLimit
 from casetrail.runtime.logs import configure_logging, log
 from casetrail.runtime.relay import OutboxRelay
@@ -423,6 +424,13 @@ class Service:
                 error_body(f"http_{error.status_code}", str(error.detail)),
                 status_code=error.status_code,
                 headers=getattr(error, "headers", None),
+            )
+
+        @app.exception_handler(KeyDestroyed)
+        async def erased(_: Request, error: KeyDestroyed) -> JSONResponse:
+            return JSONResponse(
+                error_body("personal_data_erased", str(error), owner=error.owner),
+                status_code=410,
             )
 
         @app.exception_handler(Exception)

@@ -34,6 +34,7 @@ from sqlalchemy import (
 
 from casetrail.intake.domain import (
     Customer,
+    CustomerAlreadyErased,
     IntakeCase,
     KnownCase,
     Route,
@@ -54,7 +55,7 @@ from casetrail.intake.domain import (
 from casetrail.intake.inbound import Contact, InboundAttachment, InboundMessage
 from casetrail.intake.policy import IntakePolicy
 from casetrail.runtime.eventstore import ServiceApplication, Statement
-from casetrail.runtime.keyring import Keyring, customer_owner
+from casetrail.runtime.keyring import KeyDestroyed, Keyring, case_owner, customer_owner
 from casetrail.runtime.service import DomainError
 
 tables = MetaData()
@@ -309,9 +310,12 @@ class IntakeApplication(ServiceApplication):
                     if always_open
                     else self._routing_facts(cursor, message, known_customer, policy)
                 )
-            customer, customer_changed, new_points = self._customer_for(
-                message, named, owners, known_customer, now
-            )
+            try:
+                customer, customer_changed, new_points = self._customer_for(
+                    message, named, owners, known_customer, now
+                )
+            except CustomerAlreadyErased:
+                continue  # erased since we read who owns these contacts: they are no one's now
             customer_id = customer.id if customer is not None else None
             if always_open:
                 decision = Route(None, "OPEN-REQUESTED")
@@ -353,6 +357,18 @@ class IntakeApplication(ServiceApplication):
                     case, customer if customer_changed else None, statements=statements
                 )
             except IntegrityError:
+                continue
+            except KeyDestroyed as erased:
+                if customer is None or erased.owner != customer_owner(customer.id):
+                    raise
+                # The key went first and the erasure's record is not there yet (or never came:
+                # its request failed in between). Record it, and the sender is someone new.
+                self.erase_customer(
+                    customer.id,
+                    reason="erasure whose key was destroyed",
+                    erased_by="intake",
+                    now=now,
+                )
                 continue
             return Receipt(
                 case.id,
@@ -574,13 +590,17 @@ class IntakeApplication(ServiceApplication):
             customer = self.customer(customer_id)
             if customer is None or customer.erased_at is not None:
                 return customer
-            erasure = keyring.destroy(customer_owner(customer_id), by=erased_by, reason=reason)
+            with self.recorder.datastore.transaction(commit=False) as cursor:
+                cursor.execute(
+                    "SELECT case_id FROM intake_cases WHERE customer_id = %s", (customer_id,)
+                )
+                their_cases = [row["case_id"] for row in cursor.fetchall()]
+            # Their cases' own keys too: what was sealed under a case's key (a message that
+            # named no one) is theirs as well.
+            owners = [customer_owner(customer_id), *map(case_owner, their_cases)]
+            erasure = keyring.destroy(owners, by=erased_by, reason=reason)
             record_erasure(
-                customer,
-                key_ids=erasure.key_ids if erasure else (),
-                reason=reason,
-                erased_by=erased_by,
-                now=now,
+                customer, key_ids=erasure.key_ids, reason=reason, erased_by=erased_by, now=now
             )
             forget: Statement = (
                 "DELETE FROM intake_contacts WHERE customer_id = %s",

@@ -286,6 +286,7 @@ def log_work(case: CaseTriage, entry: WorklogEntry, entry_id: UUID) -> None:
         next_action=entry.next_action,
         correlation_id=case.correlation_id,
         causation_id=None,
+        customer_id=case.customer_id,
     )
 
 
@@ -317,6 +318,7 @@ def record_csat(
         recorded_at=now,
         correlation_id=case.correlation_id,
         causation_id=None,
+        customer_id=case.customer_id,
     )
 
 

@@ -128,8 +128,11 @@ class CaseTriage(Aggregate):
         kind: str = "ESL",
         tags: list[str] | None = None,
         vulnerabilities: list[str] | None = None,
+        # Whose personal data the case's words are: sealed under their key, erased with it.
+        customer_id: UUID | None = None,
     ) -> None:
         self.case_id = case_id
+        self.customer_id = customer_id
         self.severity = severity
         self.case_type = case_type
         self.high_priority = high_priority
@@ -252,6 +255,7 @@ class CaseTriage(Aggregate):
         next_action: str | None,
         correlation_id: UUID,
         causation_id: UUID | None,
+        customer_id: UUID | None = None,
     ) -> None:
         self.next_action = next_action or self.next_action
         self.updated_at = at
@@ -294,6 +298,7 @@ class CaseTriage(Aggregate):
         recorded_at: datetime,
         correlation_id: UUID,
         causation_id: UUID | None,
+        customer_id: UUID | None = None,
     ) -> None:
         self.csat_score = score
 
@@ -384,4 +389,5 @@ def triage(
         kind=decision.kind,
         tags=list(decision.tags),
         vulnerabilities=list(decision.vulnerabilities),
+        customer_id=case.customer_id,
     )
