@@ -8,8 +8,10 @@ from datetime import UTC, datetime
 import pytest
 
 from casetrail.intake.domain import (
+    Customer,
     CustomerAlreadyErased,
     change_contacts,
+    customer_id_for,
     record_erasure,
     register_customer,
 )
@@ -19,15 +21,18 @@ NOW = datetime(2026, 12, 1, 10, 0, tzinfo=UTC)
 PHONE = Contact.normalised("phone", "+14155550100")
 
 
-def test_customers_with_the_same_contact_are_not_given_the_same_id():
-    # Once a customer is erased, whoever writes from their old number is someone new.
-    first = register_customer([PHONE], "Ann", "channel:sms", NOW)
-    second = register_customer([PHONE], "Ann", "channel:sms", NOW)
-    assert first.id != second.id
+def test_a_contact_names_one_new_customer_per_generation():
+    # Racing first messages agree on who registers; after an erasure, the next one is new.
+    assert customer_id_for(PHONE) == customer_id_for(Contact.normalised("phone", "+14155550100"))
+    assert customer_id_for(PHONE, 1) not in (customer_id_for(PHONE), customer_id_for(PHONE, 2))
+
+
+def new_customer() -> Customer:
+    return register_customer(customer_id_for(PHONE), [PHONE], "Ann", "channel:sms", NOW)
 
 
 def test_erasure_forgets_name_and_contacts_and_is_recorded_once():
-    customer = register_customer([PHONE], "Ann", "channel:sms", NOW)
+    customer = new_customer()
     assert record_erasure(customer, key_ids=("k1",), reason="GDPR 17", erased_by="dpo", now=NOW)
     assert customer.name is None and customer.contacts == [] and customer.erased_at == NOW
     assert not record_erasure(customer, key_ids=("k1",), reason="again", erased_by="dpo", now=NOW)
@@ -36,7 +41,7 @@ def test_erasure_forgets_name_and_contacts_and_is_recorded_once():
 
 
 def test_an_erased_customer_takes_no_new_contacts():
-    customer = register_customer([PHONE], "Ann", "channel:sms", NOW)
+    customer = new_customer()
     record_erasure(customer, key_ids=("k1",), reason="GDPR 17", erased_by="dpo", now=NOW)
     with pytest.raises(CustomerAlreadyErased):
         change_contacts(

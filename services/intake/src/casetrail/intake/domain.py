@@ -44,6 +44,17 @@ def message_id_for(key: str | None) -> UUID:
     return stable_id("message", key) if key else uuid4()
 
 
+def customer_id_for(contact: Contact, generation: int = 0) -> UUID:
+    """The id a new customer first reached at `contact` takes.
+
+    The same for racing first messages, so only one of them registers the customer; once
+    that customer is erased (or gave the contact up), the next one takes the next
+    generation, a new identity.
+    """
+    suffix = f"#{generation}" if generation else ""
+    return stable_id("customer", f"{contact.kind}:{contact.value}{suffix}")
+
+
 def case_reference(case_id: UUID, prefix: str) -> str:
     number = case_id.int >> (128 - 5 * REFERENCE_LENGTH)
     digits = (
@@ -254,11 +265,10 @@ def as_point(contact: Contact) -> dict[str, str]:
 
 
 def register_customer(
-    contacts: list[Contact], name: str | None, updated_by: str, now: datetime
+    customer_id: UUID, contacts: list[Contact], name: str | None, updated_by: str, now: datetime
 ) -> Customer:
     """A new customer's record; its first published event lists every contact point."""
-    # Random, not derived from a contact: once erased, a returning customer is a new one.
-    customer = Customer(customer_id=uuid4())
+    customer = Customer(customer_id=customer_id)
     change_contacts(customer, add=contacts, name=name, updated_by=updated_by, now=now)
     return customer
 

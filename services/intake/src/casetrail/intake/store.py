@@ -43,6 +43,7 @@ from casetrail.intake.domain import (
     case_id_for_idempotency_key,
     change_contacts,
     continue_case,
+    customer_id_for,
     message_id_for,
     message_key,
     open_case,
@@ -418,13 +419,22 @@ class IntakeApplication(ServiceApplication):
             return None, False, []
         updated_by = f"channel:{message.provider}"
         if known_customer is None:
-            customer = register_customer(named, message.sender_name, updated_by, now)
+            customer_id = self._unused_customer_id(named[0])
+            customer = register_customer(customer_id, named, message.sender_name, updated_by, now)
             return customer, True, list(customer.contacts)
         customer = self.repository.get(known_customer)
         unowned = [c for c in named if not _in(owners, c)]
         name = None if customer.name else message.sender_name
         changed = change_contacts(customer, add=unowned, name=name, updated_by=updated_by, now=now)
         return customer, changed, [as_point(c) for c in unowned] if changed else []
+
+    def _unused_customer_id(self, contact: Contact) -> UUID:
+        """The first generation of the contact's customer id no record holds yet."""
+        for generation in range(1000):
+            customer_id = customer_id_for(contact, generation)
+            if self.customer(customer_id) is None:
+                return customer_id
+        raise StillContended("no customer id is free for this contact")
 
     def _owners(self, cursor: Any, named: list[Contact]) -> dict[tuple[str, str], UUID]:
         if not named:
