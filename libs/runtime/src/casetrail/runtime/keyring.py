@@ -140,7 +140,8 @@ class Keyring:
         self.cache_seconds = cache_seconds
         self._pool: ConnectionPool[Any] | None = None
         self._lock = threading.Lock()
-        self._cached: dict[str, tuple[DataKey, float]] = {}
+        self._cached: dict[str, tuple[DataKey, float]] = {}  # by key id
+        self._sealing: dict[str, tuple[DataKey, float]] = {}  # by owner
 
     @classmethod
     def install(cls, owner_url: str, roles: dict[str, str]) -> None:
@@ -188,10 +189,10 @@ class Keyring:
         key = new_data_key()
         cursor.execute(
             "INSERT INTO keyring_keys (key_id, owner, wrapped) VALUES (%s, %s, %s) "
-            "ON CONFLICT (owner) DO NOTHING",
+            "ON CONFLICT (owner) DO NOTHING RETURNING key_id, wrapped",
             (key.key_id, owner, wrap_key(key, self.master_key)),
         )
-        row = self._owned(cursor, owner)
+        row = cursor.fetchone() or self._owned(cursor, owner)
         assert row is not None
         return row
 
@@ -203,11 +204,16 @@ class Keyring:
         else:
             assert case_id is not None, "personal data belongs to a case or a customer"
             owner = case_owner(case_id)
+        now = time.monotonic()
+        cached = self._sealing.get(owner)
+        if cached is not None and now - cached[1] < self.cache_seconds:
+            return cached[0]
         with self._connection() as conn, conn.transaction(), conn.cursor() as cursor:
             row = self._mint(cursor, owner)
         key = self._live(row)
         if key is None:
             raise KeyDestroyed(owner)
+        self._sealing[owner] = self._cached[key.key_id] = (key, now)
         return key
 
     def keys(self, key_ids: Iterable[str]) -> dict[str, DataKey]:
@@ -248,6 +254,7 @@ class Keyring:
         """Destroys the owners' keys at once; repeating it changes nothing. The erasure
         names every key destroyed, and who first destroyed them and why."""
         self._cached.clear()
+        self._sealing.clear()
         with self._connection() as conn, conn.transaction(), conn.cursor() as cursor:
             cursor.execute(
                 "UPDATE keyring_keys SET wrapped = NULL, destroyed_at = now(), "
