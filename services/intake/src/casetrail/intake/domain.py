@@ -215,6 +215,11 @@ class Customer(Aggregate):
         self.contacts: list[dict[str, str]] = []
         self.erased_at: datetime | None = None
 
+    @property
+    def correlation_id(self) -> UUID:
+        """The record's correlation: its first event's id, shared by all its events."""
+        return event_id(Customer.__name__, self.id, 1)
+
     @event("ContactUpdated")
     def update_contacts(
         self,
@@ -300,7 +305,7 @@ def change_contacts(
         removed=removed,
         updated_by=updated_by,
         updated_at=now,
-        correlation_id=event_id(Customer.__name__, customer.id, 1),
+        correlation_id=customer.correlation_id,
         causation_id=None,
     )
     return True
@@ -318,7 +323,7 @@ def record_erasure(
         reason=reason,
         erased_by=erased_by,
         erased_at=now,
-        correlation_id=event_id(Customer.__name__, customer.id, 1),
+        correlation_id=customer.correlation_id,
         causation_id=None,
     )
     return True
